@@ -1,0 +1,643 @@
+"""AST → checked policy: names resolved, units checked, evaluation order fixed.
+
+The checker reports every problem in the file at once. What it returns is all the
+compiler needs: fields with their parsed defaults, figures in dependency order
+with their units, and the classifications.
+"""
+from __future__ import annotations
+
+import decimal
+from decimal import Decimal
+from typing import Dict, List, Optional, Sequence, Set
+
+import attrs
+
+from . import ast
+from .currencies import ISO_4217
+from .diagnostics import WARNING, Diagnostic, PolicyError, did_you_mean
+from .units import FIELD_TYPES, LITERAL, MONEY, NUMBER, PERCENT, TEXT, YES_NO, Unit, UnitError, rate_word
+from . import units
+
+ROUNDING_MODES = {
+    "half-up": decimal.ROUND_HALF_UP,
+    "half-even": decimal.ROUND_HALF_EVEN,
+    "half-down": decimal.ROUND_HALF_DOWN,
+    "up": decimal.ROUND_UP,
+    "down": decimal.ROUND_DOWN,
+    "ceiling": decimal.ROUND_CEILING,
+    "floor": decimal.ROUND_FLOOR,
+}
+ROUNDING_UNITS = {"cents": Decimal("0.01"), "units": Decimal("1")}
+ROUNDING_SCOPES = ("per line", "at end")
+FUNCTIONS = {"min": (2, 20), "max": (2, 20), "abs": (1, 1), "round": (1, 2)}
+TOTALS = {"costs": "cost", "credits": "credit"}
+KINDS_IN_ORDER = ("rate", "cost", "credit", "measure", "threshold")
+MAX_NAMES = 2000
+
+
+@attrs.frozen
+class RoundingRule:
+    """How and when money figures are rounded."""
+
+    mode: str
+    unit: str
+    scope: str
+
+    @property
+    def rounding(self) -> str:
+        return ROUNDING_MODES[self.mode]
+
+    @property
+    def quantum(self) -> Decimal:
+        return ROUNDING_UNITS[self.unit]
+
+    @property
+    def per_line(self) -> bool:
+        return self.scope == "per line"
+
+    def __str__(self) -> str:
+        return f"{self.mode} to {self.unit} {self.scope}"
+
+
+DEFAULT_ROUNDING = RoundingRule("half-up", "cents", "per line")
+
+
+@attrs.frozen
+class FieldSpec:
+    """One input field as the record reader must validate it."""
+
+    name: str
+    kind: str
+    optional: bool
+    default: object  # Decimal, str, bool or None
+    column: str
+    description: Optional[str]
+    span: ast.Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Figure:
+    """A named figure in evaluation order. Totals have no `expr` but the `parts` they add."""
+
+    kind: str
+    name: str
+    expr: Optional[ast.Expr]
+    unit: Unit
+    rounded: bool
+    span: ast.Span = attrs.field(eq=False)
+    parts: tuple = ()
+
+
+@attrs.frozen
+class CheckedClassification:
+    name: str
+    rules: tuple  # of ast.Rule, in order; the last one is `otherwise`
+    span: ast.Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class CheckedPolicy:
+    """A policy that passed every check, ready to compile."""
+
+    name: str
+    version: Optional[str]
+    currency: str
+    rounding: RoundingRule
+    record_name: str
+    key: str
+    fields: tuple  # of FieldSpec
+    figures: tuple  # of Figure, in evaluation order
+    classifications: tuple  # of CheckedClassification
+    warnings: tuple  # of Diagnostic
+    filename: str
+    source: str = attrs.field(repr=False)
+
+
+def check(policy: ast.Policy) -> CheckedPolicy:
+    """Check a parsed policy; raise PolicyError with every error (and warning) found."""
+    return _Checker(policy).run()
+
+
+class _Checker:
+    def __init__(self, policy: ast.Policy) -> None:
+        self.policy = policy
+        self.diagnostics: List[Diagnostic] = []
+        self.units: Dict[str, Optional[Unit]] = {}
+        self.kinds: Dict[str, str] = {}  # name → field/rate/cost/.../total/classification
+        self.spans: Dict[str, ast.Span] = {}
+        self.currency = "EUR"
+
+    def report(self, code: str, message: str, span: ast.Span, help_text: Optional[str] = None,
+               severity: str = "error") -> None:
+        self.diagnostics.append(Diagnostic(code, message, span, help_text, severity, self.policy.filename))
+
+    # ---- the whole policy ------------------------------------------------------
+
+    def run(self) -> CheckedPolicy:
+        statements = self.policy.statements
+        headers = self.headers([s for s in statements if isinstance(s, (ast.Header, ast.Rounding))])
+        records = [s for s in statements if isinstance(s, ast.Record)]
+        fields, key, record_name = self.record(records)
+        definitions = [d for s in statements if isinstance(s, ast.Constants) for d in s.items]
+        definitions += [s for s in statements if isinstance(s, ast.Definition)]
+        classifications = [s for s in statements if isinstance(s, ast.Classification)]
+        self.declare(definitions, classifications)
+        figures = self.figures(definitions, headers["rounding"])
+        checked_classes = self.classifications(classifications)
+        errors = [d for d in self.diagnostics if d.is_error]
+        if errors:
+            raise PolicyError(self.diagnostics, self.policy.source)
+        return CheckedPolicy(
+            name=headers["policy"], version=headers.get("version"), currency=self.currency,
+            rounding=headers["rounding"], record_name=record_name, key=key, fields=tuple(fields),
+            figures=tuple(figures), classifications=tuple(checked_classes),
+            warnings=tuple(self.diagnostics), filename=self.policy.filename, source=self.policy.source)
+
+    def headers(self, statements: Sequence) -> dict:
+        found: Dict[str, object] = {}
+        first = ast.Span(1, 1, 1, 2)
+        for statement in statements:
+            key = statement.key if isinstance(statement, ast.Header) else "rounding"
+            if key in found:
+                self.report("duplicate-header", f"'{key}' is given twice", statement.span,
+                            "keep one")
+                continue
+            if isinstance(statement, ast.Rounding):
+                found[key] = self.rounding(statement)
+            else:
+                found[key] = statement.value
+                if key == "currency":
+                    self.check_currency(statement.value, statement.span)
+                    self.currency = statement.value
+        for key, example in (("policy", 'policy "Standard customer profitability"'), ("currency", "currency EUR")):
+            if key not in found:
+                self.report("missing-header", f"the policy has no '{key}' line", first,
+                            f"add `{example}` at the top")
+                found[key] = ""
+        found.setdefault("rounding", DEFAULT_ROUNDING)
+        return found
+
+    def check_currency(self, code: str, span: ast.Span) -> None:
+        if code not in ISO_4217:
+            self.report("unknown-currency", f"unknown currency '{code}'", span,
+                        _hint(code, ISO_4217, "use an ISO 4217 code such as EUR, USD or GBP"))
+
+    def rounding(self, statement: ast.Rounding) -> RoundingRule:
+        ok = True
+        for value, allowed, what in (
+            (statement.mode, ROUNDING_MODES, "rounding mode"),
+            (statement.unit, ROUNDING_UNITS, "rounding unit"),
+            (statement.scope, ROUNDING_SCOPES, "rounding scope"),
+        ):
+            if value not in allowed:
+                ok = False
+                self.report("bad-rounding", f"unknown {what} '{value}'", statement.span,
+                            _hint(value, allowed, "choose one of " + ", ".join(allowed)))
+        if not ok:
+            return DEFAULT_ROUNDING
+        return RoundingRule(statement.mode, statement.unit, statement.scope)
+
+    # ---- the record ----------------------------------------------------------------
+
+    def record(self, records: Sequence[ast.Record]):
+        if not records:
+            self.report("missing-record", "the policy has no record section", ast.Span(1, 1, 1, 2),
+                        "add `record customer` followed by one line per input field, e.g. `revenue money`")
+            return [], "id", "customer"
+        for extra in records[1:]:
+            self.report("duplicate-record", "a policy has one record section", extra.span,
+                        "merge the fields into the first record section")
+        record = records[0]
+        specs: List[FieldSpec] = []
+        keys = []
+        for field in record.fields:
+            if not self.declare_name(field.name, "field", field.span):
+                continue
+            kind = field.type
+            if kind not in FIELD_TYPES:
+                self.report("unknown-type", f"unknown field type '{kind}'", field.span,
+                            _hint(kind, FIELD_TYPES, "use one of " + ", ".join(FIELD_TYPES)))
+                kind = "number"
+            self.units[field.name] = Unit(kind)
+            if field.key:
+                keys.append(field)
+                if field.optional or field.default is not None:
+                    self.report("optional-key", f"the key field '{field.name}' cannot be optional or have a default",
+                                field.span, "every record must carry its own key")
+            if field.optional and field.default is not None:
+                self.report("optional-default", f"field '{field.name}' is both optional and has a default",
+                            field.span, "a field with a default is never missing; drop `optional`")
+            default = self.default_value(field, kind)
+            specs.append(FieldSpec(field.name, kind, field.optional, default, field.column or field.name,
+                                   field.description, field.span))
+        if not keys:
+            named_id = [f for f in record.fields if f.name == "id"]
+            if named_id:
+                keys = named_id
+            else:
+                self.report("missing-key", "the record has no key field", record.span,
+                            "mark the field that identifies a customer with `key`, e.g. `id text key`")
+        elif len(keys) > 1:
+            self.report("duplicate-key", "only one field can be the key", keys[1].span,
+                        f"'{keys[0].name}' is already the key")
+        key = keys[0].name if keys else "id"
+        return specs, key, record.name
+
+    def default_value(self, field: ast.Field, kind: str):
+        literal = field.default
+        if literal is None:
+            return None
+        expected = {
+            "money": ast.Money, "percent": ast.Percent, "text": ast.Text, "yes/no": ast.YesNo,
+        }.get(kind, ast.Number)
+        if isinstance(literal, ast.Number) and kind == "money" and literal.value == 0:
+            return Decimal(0)  # `default 0` for money needs no currency
+        if not isinstance(literal, expected) or kind == "date":
+            self.report("bad-default", f"the default of '{field.name}' does not fit its type {kind}",
+                        literal.span, {
+                            "money": f"write an amount such as `0 {self.currency}` or `0`",
+                            "percent": "write a percentage such as `5%`",
+                            "text": 'write text in double quotes',
+                            "yes/no": "write `yes` or `no`",
+                            "date": "dates have no default; make the field `optional`",
+                        }.get(kind, "write a number"))
+            return None
+        if isinstance(literal, ast.Money):
+            self.check_money_currency(literal)
+            return literal.amount
+        if isinstance(literal, ast.Percent):
+            return literal.value / 100
+        if kind in ("count",) and (literal.value != literal.value.to_integral_value() or literal.value < 0):
+            self.report("bad-default", f"the default of count field '{field.name}' must be a whole number, 0 or more",
+                        literal.span, "write e.g. `default 0`")
+        return literal.value
+
+    # ---- names ---------------------------------------------------------------------
+
+    def declare_name(self, name: str, kind: str, span: ast.Span) -> bool:
+        if name in self.kinds or name in TOTALS:
+            first = self.spans.get(name)
+            where = f" (first defined on line {first.line})" if first else " (it is the total of all " + name + ")"
+            self.report("duplicate-name", f"'{name}' is already defined{where}", span,
+                        "give each field, rate and figure its own name")
+            return False
+        if len(self.kinds) >= MAX_NAMES:
+            self.report("too-many-names", f"a policy may define at most {MAX_NAMES} names", span,
+                        "split the policy")
+            return False
+        self.kinds[name] = kind
+        self.spans[name] = span
+        return True
+
+    def declare(self, definitions: Sequence[ast.Definition], classifications: Sequence[ast.Classification]) -> None:
+        for definition in definitions:
+            self.declare_name(definition.name, definition.kind, definition.span)
+        for classification in classifications:
+            self.declare_name(classification.name, "classification", classification.span)
+
+    # ---- figures ---------------------------------------------------------------------
+
+    def figures(self, definitions: Sequence[ast.Definition], rounding: RoundingRule) -> List[Figure]:
+        by_name = {d.name: d for d in definitions if self.spans.get(d.name) is d.span}
+        for total in TOTALS:
+            self.units[total] = MONEY
+        depends: Dict[str, List[str]] = {}
+        for name, definition in by_name.items():
+            refs = []
+            for ref in _names(definition.expr):
+                if ref.name in TOTALS:
+                    refs.append(ref.name)
+                elif ref.name in by_name or self.kinds.get(ref.name) == "field":
+                    refs.append(ref.name)
+                    if definition.kind == "rate" and self.kinds.get(ref.name) != "rate":
+                        self.report("rate-uses-record", f"the rate '{definition.name}' uses '{ref.name}', "
+                                    f"which is {'a record field' if self.kinds[ref.name] == 'field' else 'a ' + self.kinds[ref.name]}",
+                                    ref.span, "rates are fixed for the whole policy; make this a measure instead")
+                elif self.kinds.get(ref.name) == "classification":
+                    self.report("class-in-figure", f"'{ref.name}' is a classification, which is decided after all figures",
+                                ref.span, "figures cannot depend on a classification; test it in a later `classify` rule")
+                else:
+                    self.unknown_name(ref)
+            depends[name] = [r for r in refs if self.kinds.get(r) != "field"]
+        for total, kind in TOTALS.items():
+            depends[total] = [n for n, d in by_name.items() if d.kind == kind]
+        order = self.evaluation_order(depends, by_name)
+
+        figures = []
+        for name in order:
+            if name in TOTALS:
+                figures.append(Figure("total", name, None, MONEY, True, ast.NOWHERE, tuple(depends[name])))
+                continue
+            definition = by_name[name]
+            unit = self.infer(definition.expr)
+            if unit is not None and unit.literal:
+                unit = attrs.evolve(unit, literal=False)
+            self.units[name] = unit
+            if unit is not None and definition.kind in ("cost", "credit") and unit != MONEY:
+                self.report("not-money", f"the {definition.kind} '{name}' is {unit.describe()}, not money",
+                            definition.expr.span,
+                            "multiply a count by a rate (`visits * visit_rate`) or take a share of money (`5% of revenue`)")
+            rounded = unit == MONEY and definition.kind != "rate" and (
+                rounding.per_line or definition.kind in ("measure", "threshold"))
+            figures.append(Figure(definition.kind, name, definition.expr, unit or NUMBER, rounded, definition.span))
+        return figures
+
+    def evaluation_order(self, depends: Dict[str, List[str]], by_name: Dict[str, ast.Definition]) -> List[str]:
+        """Declaration order, except that a figure comes after everything it uses."""
+        order: List[str] = []
+        placed: Set[str] = set()
+        visiting: Set[str] = set()
+        reported: Set[str] = set()
+        names = list(by_name)
+        for start in names + list(TOTALS):
+            if start in placed:
+                continue
+            stack = [(start, iter(depends.get(start, ())))]
+            visiting.add(start)
+            while stack:
+                name, pending = stack[-1]
+                for dep in pending:
+                    if dep in placed or dep not in depends:
+                        continue
+                    if dep in visiting:
+                        cycle = [n for n, _ in stack][[n for n, _ in stack].index(dep):] + [dep]
+                        self.report_cycle(cycle, by_name, reported)
+                        continue
+                    visiting.add(dep)
+                    stack.append((dep, iter(depends.get(dep, ()))))
+                    break
+                else:
+                    stack.pop()
+                    visiting.discard(name)
+                    placed.add(name)
+                    order.append(name)
+        return order
+
+    def report_cycle(self, cycle: List[str], by_name: Dict[str, ast.Definition], reported: Set[str]) -> None:
+        if reported & set(cycle):
+            return
+        reported.update(cycle)
+        start = next((n for n in cycle if n in by_name), cycle[0])
+        path = " → ".join(cycle)
+        span = by_name[start].span if start in by_name else ast.NOWHERE
+        self.report("cycle", f"'{start}' depends on itself: {path}", span,
+                    "a figure cannot use itself, directly or through other figures"
+                    + (" (`costs` is the total of all costs, so no cost may use it)" if "costs" in cycle else "")
+                    + (" (`credits` is the total of all credits, so no credit may use it)" if "credits" in cycle else ""))
+        for name in cycle:
+            self.units.setdefault(name, None)
+
+    def unknown_name(self, ref: ast.Name) -> None:
+        known = [n for n, k in self.kinds.items()] + list(TOTALS)
+        self.report("unknown-name", f"unknown name '{ref.name}'", ref.span,
+                    _hint(ref.name, known, "define it as a record field, a rate or a figure"))
+
+    # ---- expressions -----------------------------------------------------------------
+
+    def infer(self, expr: ast.Expr, classes: Optional[Set[str]] = None) -> Optional[Unit]:
+        """The unit of an expression, or None when an error (already reported) hides it."""
+        try:
+            return self._infer(expr, classes or set())
+        except _Unknown:
+            return None
+
+    def _unit_error(self, error: UnitError, span: ast.Span) -> "_Unknown":
+        self.report("unit", error.message, span, error.help)
+        return _Unknown()
+
+    def _infer(self, expr, classes: Set[str]) -> Unit:
+        method = getattr(self, "_infer_" + type(expr).__name__)
+        return method(expr, classes)
+
+    def _infer_Number(self, expr, classes):
+        return LITERAL
+
+    def _infer_Percent(self, expr, classes):
+        return PERCENT
+
+    def check_money_currency(self, money: ast.Money) -> None:
+        if money.currency != self.currency:
+            if money.currency not in ISO_4217:
+                self.report("unknown-currency", f"unknown currency '{money.currency}'", money.span,
+                            _hint(money.currency, ISO_4217, f"this policy is in {self.currency}"))
+            else:
+                self.report("currency", f"this amount is in {money.currency}, but the policy is in {self.currency}",
+                            money.span, f"write amounts in {self.currency}; the engine does not convert currencies")
+
+    def _infer_Money(self, expr, classes):
+        self.check_money_currency(expr)
+        return MONEY
+
+    def _infer_Rate(self, expr, classes):
+        base = self._infer(expr.quantity, classes)
+        return Unit("number" if base.literal else base.kind, per=rate_word(expr.per))
+
+    def _infer_Text(self, expr, classes):
+        return TEXT
+
+    def _infer_YesNo(self, expr, classes):
+        return YES_NO
+
+    def _infer_Name(self, expr, classes):
+        if expr.name in classes:
+            return TEXT
+        if expr.name not in self.units:
+            kind = self.kinds.get(expr.name)
+            if kind == "classification":
+                self.report("class-order", f"the classification '{expr.name}' is not decided yet here",
+                            expr.span, "a rule can only test classifications that come before it in the file")
+            elif kind is None and expr.name not in TOTALS:
+                self.unknown_name(expr)
+            raise _Unknown()
+        unit = self.units[expr.name]
+        if unit is None:
+            raise _Unknown()
+        return unit
+
+    def _infer_Call(self, expr, classes):
+        if expr.function not in FUNCTIONS:
+            self.report("unknown-function", f"unknown function '{expr.function}'", expr.span,
+                        _hint(expr.function, FUNCTIONS, "the functions are " + ", ".join(FUNCTIONS)))
+            raise _Unknown()
+        low, high = FUNCTIONS[expr.function]
+        if not low <= len(expr.args) <= high:
+            expected = f"{low}" if low == high else f"{low} to {high}"
+            help_text = f"{expr.function} takes {expected} values"
+            if len(expr.args) == 1 and isinstance(expr.args[0], ast.Number) and "," in _text_at(self.policy.source, expr.args[0].span):
+                help_text += "; a comma between digits is a thousands separator, so write `, ` with a space between values"
+            self.report("arity", f"{expr.function}() got {len(expr.args)} value{'s' * (len(expr.args) != 1)}",
+                        expr.span, help_text)
+            raise _Unknown()
+        arg_units = [self._infer(a, classes) for a in expr.args]
+        if expr.function == "round":
+            if len(expr.args) == 2:
+                places = expr.args[1]
+                if not (isinstance(places, ast.Number) and places.value == places.value.to_integral_value()
+                        and 0 <= places.value <= 10):
+                    self.report("round-places", "round() takes a whole number of decimal places from 0 to 10",
+                                places.span, "write e.g. `round(margin, 2)`")
+            return _require(arg_units[0], self, expr.args[0].span)
+        if expr.function == "abs":
+            return _require(arg_units[0], self, expr.args[0].span)
+        unit = arg_units[0]
+        for arg, arg_unit in zip(expr.args[1:], arg_units[1:]):
+            try:
+                unit = units.add(unit, arg_unit, "combine")
+            except UnitError as error:
+                raise self._unit_error(error, arg.span)
+        return unit
+
+    def _infer_Negate(self, expr, classes):
+        return _require(self._infer(expr.operand, classes), self, expr.span)
+
+    def _infer_Binary(self, expr, classes):
+        left = self._infer(expr.left, classes)
+        right = self._infer(expr.right, classes)
+        if expr.op == "of" and isinstance(expr.left, ast.Number):
+            self.report("of-needs-percent", f"`of` takes a percentage, not the number {expr.left.value}",
+                        expr.left.span, f"write `{expr.left.value}%`")
+            raise _Unknown()
+        operation = {"+": units.add, "-": units.add, "*": units.multiply, "/": units.divide,
+                     "of": units.share_of}[expr.op]
+        try:
+            return operation(left, right, expr.op) if expr.op in "+-" else operation(left, right)
+        except UnitError as error:
+            raise self._unit_error(error, expr.span)
+
+    def _infer_Compare(self, expr, classes):
+        if expr.op == "==":
+            self.report("double-equals", "`==` is not a comparison in this language", expr.span,
+                        "write `=` to test equality")
+        left = self._infer(expr.left, classes)
+        right = self._infer(expr.right, classes)
+        try:
+            return units.compare(left, right, expr.op)
+        except UnitError as error:
+            raise self._unit_error(error, expr.span)
+
+    def _infer_Between(self, expr, classes):
+        value = self._infer(expr.value, classes)
+        for bound in (expr.low, expr.high):
+            try:
+                units.compare(value, self._infer(bound, classes), "<=")
+            except UnitError as error:
+                raise self._unit_error(error, bound.span)
+        return YES_NO
+
+    def _infer_IsMissing(self, expr, classes):
+        if not isinstance(expr.value, ast.Name) or self.kinds.get(expr.value.name) != "field":
+            self.report("missing-test", "only a record field can be tested with `is missing`", expr.span,
+                        "write e.g. `referred_by is missing`")
+            raise _Unknown()
+        return YES_NO
+
+    def _infer_Logical(self, expr, classes):
+        for side in (expr.left, expr.right):
+            self.condition(side, classes, f"`{expr.op}`")
+        return YES_NO
+
+    def _infer_Not(self, expr, classes):
+        self.condition(expr.operand, classes, "`not`")
+        return YES_NO
+
+    def _infer_Conditional(self, expr, classes):
+        self.condition(expr.condition, classes, "`when`")
+        then = self._infer(expr.then, classes)
+        otherwise = self._infer(expr.otherwise, classes)
+        try:
+            return units.unify_branches(then, otherwise)
+        except UnitError as error:
+            raise self._unit_error(error, expr.span)
+
+    def condition(self, expr: ast.Expr, classes: Set[str], where: str) -> None:
+        unit = self.infer(expr, classes)
+        if unit is not None and unit != YES_NO:
+            self.report("not-a-condition", f"{where} needs a condition, but this is {unit.describe()}", expr.span,
+                        "compare it with something, e.g. `profit > 0 EUR`")
+
+    # ---- classifications ---------------------------------------------------------------
+
+    def classifications(self, classifications: Sequence[ast.Classification]) -> List[CheckedClassification]:
+        decided: Set[str] = set()
+        checked = []
+        for classification in classifications:
+            rules = classification.rules
+            otherwise = [i for i, r in enumerate(rules) if r.condition is None]
+            if not otherwise:
+                self.report("missing-otherwise", f"the classification '{classification.name}' has no `otherwise` rule",
+                            rules[-1].span if rules else classification.span,
+                            "end it with a catch-all rule, e.g. `unprofitable otherwise`")
+            for index, rule in enumerate(rules):
+                if rule.condition is not None:
+                    self.condition(rule.condition, decided, "a rule")
+                if otherwise and index > otherwise[0]:
+                    self.report("unreachable", f"rule '{rule.label}' comes after `otherwise` and is never reached",
+                                rule.span, "move it above the `otherwise` rule, or delete it")
+            for index, rule in enumerate(rules[:-1]):
+                if rule.condition is not None and _always_true(rule.condition):
+                    self.report("unreachable", f"rule '{rule.label}' always holds, so the rules after it are never reached",
+                                rule.span, "make its condition depend on the record, or write it as `otherwise`",
+                                severity=WARNING)
+                    break
+            decided.add(classification.name)
+            checked.append(CheckedClassification(classification.name, rules, classification.span))
+        if not classifications:
+            self.report("missing-classify", "the policy has no classification", ast.Span(1, 1, 1, 2),
+                        "add a `classify class` section with rules, ending with `otherwise`")
+        return checked
+
+
+class _Unknown(Exception):
+    """An error already reported makes this unit unknown; stop checking the expression."""
+
+
+def _require(unit: Unit, checker: _Checker, span: ast.Span) -> Unit:
+    if not unit.is_numeric:
+        checker.report("unit", f"this needs a number, but it is {unit.describe()}", span, None)
+        raise _Unknown()
+    return unit
+
+
+def _hint(word: str, candidates, otherwise: str) -> str:
+    guess = did_you_mean(word, candidates)
+    return f"did you mean '{guess}'?" if guess else otherwise
+
+
+def _text_at(source: str, span: ast.Span) -> str:
+    lines = source.splitlines()
+    if not 1 <= span.line <= len(lines):
+        return ""
+    return lines[span.line - 1][span.column - 1: span.end_column - 1]
+
+
+def _names(expr) -> List[ast.Name]:
+    """Every name an expression uses, without recursion."""
+    found, stack = [], [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name):
+            found.append(node)
+            continue
+        for attribute in attrs.fields(type(node)):
+            value = getattr(node, attribute.name)
+            if isinstance(value, tuple):
+                stack.extend(reversed(value))
+            elif attrs.has(type(value)) and not isinstance(value, ast.Span):
+                stack.append(value)
+    found.reverse()
+    return found
+
+
+def _always_true(expr) -> bool:
+    if isinstance(expr, ast.YesNo):
+        return expr.value
+    if isinstance(expr, ast.Compare) and expr.op in ("=", ">=", "<=") and expr.left == expr.right:
+        return True
+    if isinstance(expr, ast.Compare) and isinstance(expr.left, ast.Number) and isinstance(expr.right, ast.Number):
+        a, b = expr.left.value, expr.right.value
+        return {"=": a == b, "!=": a != b, ">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b}.get(expr.op, False)
+    if isinstance(expr, ast.Logical):
+        if expr.op == "or":
+            return _always_true(expr.left) or _always_true(expr.right)
+        return _always_true(expr.left) and _always_true(expr.right)
+    return False

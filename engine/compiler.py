@@ -1,0 +1,313 @@
+"""Checked policy → plan: one generated Python function that evaluates a record.
+
+As Jinja2 does, the function's source is generated from the checked AST alone.
+No policy text is ever pasted into it: every value lives in a slot named `v<n>`,
+every constant is handed in through the function's globals as `K<n>`, and
+operators come from a fixed table. The function returns every slot, so the
+explanation of a decision is read from the very values that produced it.
+"""
+from __future__ import annotations
+
+import decimal
+from decimal import Decimal
+from typing import Dict, List, Optional, Tuple
+
+import attrs
+
+from . import ast
+from .checker import CheckedPolicy, Figure, FieldSpec
+from .money import HUNDRED
+from .units import Unit
+
+_OPERATORS = {"+": "+", "-": "-", "*": "*", "/": "/", "of": "*",
+              ">": ">", ">=": ">=", "<": "<", "<=": "<=", "=": "==", "!=": "!=", "==": "=="}
+
+
+@attrs.frozen
+class Owner:
+    """What a line of generated code computes, for per-record error messages."""
+
+    what: str  # "cost 'service'", "rule 2 of 'class'"
+    span: ast.Span
+
+
+@attrs.frozen(eq=False)
+class Plan:
+    """Everything needed to evaluate records: shared, immutable, safe across threads."""
+
+    policy: CheckedPolicy
+    fields: Tuple[FieldSpec, ...]
+    function: object  # (values tuple) -> slots tuple
+    source: str  # the generated code, for the curious and for tests
+    slot_of: Dict[int, int]  # id(AST node) → slot
+    constant_of: Dict[int, object]  # id(AST literal) → its value
+    figure_slot: Dict[str, int]  # figure or field name → slot of its final value
+    raw_slot: Dict[str, int]  # figure name → slot before rounding
+    class_slot: Dict[str, int]  # classification name → slot holding the index of the matched rule
+    owners: Tuple[Optional[Owner], ...]  # generated line number → owner
+    reported: Tuple[Tuple[str, int], ...]  # (name, slot) of every figure a decision reports
+    rules: Tuple[Tuple[str, tuple], ...]  # (classification name, its rules)
+    units: Dict[str, Unit]  # field or figure name → unit
+
+
+def compile_policy(policy: CheckedPolicy) -> Plan:
+    """Compile once; the plan evaluates any number of records."""
+    return _Compiler(policy).build()
+
+
+class _Compiler:
+    def __init__(self, policy: CheckedPolicy) -> None:
+        self.policy = policy
+        self.lines: List[str] = []
+        self.owners: List[Optional[Owner]] = []
+        self.owner: Optional[Owner] = None
+        self.indent = 1
+        self.slots = 0
+        self.conditional_slots: List[int] = []
+        self.constants: Dict[str, object] = {}
+        self.constant_names: Dict[Tuple[type, object], str] = {}
+        self.slot_of: Dict[int, int] = {}
+        self.constant_of: Dict[int, object] = {}
+        self.names: Dict[str, str] = {}  # policy name → code reference
+        self.figure_slot: Dict[str, int] = {}
+        self.raw_slot: Dict[str, int] = {}
+        self.class_slot: Dict[str, int] = {}
+        self.in_branch = 0
+
+    # ---- output helpers ------------------------------------------------------
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.indent + line)
+        self.owners.append(self.owner)
+
+    def new_slot(self) -> int:
+        slot = self.slots
+        self.slots += 1
+        if self.in_branch:
+            self.conditional_slots.append(slot)
+        return slot
+
+    def constant(self, value) -> str:
+        key = (type(value), value, str(value))
+        if key not in self.constant_names:
+            name = f"K{len(self.constant_names)}"
+            self.constant_names[key] = name
+            self.constants[name] = value
+        return self.constant_names[key]
+
+    # ---- the function --------------------------------------------------------
+
+    def build(self) -> Plan:
+        policy = self.policy
+        rounding = policy.rounding
+        self.constants.update({"QUANTUM": rounding.quantum, "ROUNDING": rounding.rounding})
+        for field in policy.fields:
+            slot = self.new_slot()
+            self.names[field.name] = f"v{slot}"
+            self.figure_slot[field.name] = slot
+        field_slots = ", ".join(f"v{i}" for i in range(len(policy.fields)))
+        self.emit(f"{field_slots}, = values" if policy.fields else "pass")
+        for figure in policy.figures:
+            self.figure(figure)
+        for index, classification in enumerate(policy.classifications):
+            self.classification(index, classification)
+        all_slots = ", ".join(f"v{i}" for i in range(self.slots))
+        self.emit(f"return ({all_slots},)")
+        prologue = []
+        if self.conditional_slots:
+            prologue.append("    " + " = ".join(f"v{i}" for i in self.conditional_slots) + " = None")
+        body = ["def evaluate(values):"] + prologue + self.lines
+        source = "\n".join(body) + "\n"
+        owners = [None] + [None] * len(prologue) + self.owners
+        namespace: Dict[str, object] = {"__builtins__": {"min": min, "max": max, "abs": abs}}
+        namespace.update(self.constants)
+        code = compile(source, "<policy plan>", "exec")
+        exec(code, namespace)  # our generated code only: see the module docstring
+        return Plan(
+            policy=policy, fields=policy.fields, function=namespace["evaluate"], source=source,
+            slot_of=self.slot_of, constant_of=self.constant_of, figure_slot=self.figure_slot,
+            raw_slot=self.raw_slot, class_slot=self.class_slot,
+            owners=tuple([None] + owners),  # line numbers are 1-based
+            reported=tuple((f.name, self.figure_slot[f.name]) for f in policy.figures if f.kind != "rate"),
+            rules=tuple((c.name, c.rules) for c in policy.classifications),
+            units={**{f.name: Unit(f.kind) for f in policy.fields}, **{f.name: f.unit for f in policy.figures}},
+        )
+
+    def figure(self, figure: Figure) -> None:
+        self.owner = Owner(f"{figure.kind} '{figure.name}'" if figure.kind != "total" else f"the total '{figure.name}'",
+                           figure.span)
+        if figure.kind == "total":
+            parts = [self.names[p] for p in figure.parts]
+            raw = self.new_slot()
+            self.emit(f"v{raw} = " + (" + ".join(parts) if parts else self.constant(Decimal("0.00"))))
+        else:
+            raw_ref = self.expr(figure.expr)
+            if raw_ref.startswith("v"):
+                raw = int(raw_ref[1:])
+            else:
+                raw = self.new_slot()
+                self.emit(f"v{raw} = {raw_ref}")
+        self.raw_slot[figure.name] = raw
+        final = raw
+        if figure.rounded and not (figure.kind == "total" and self.policy.rounding.per_line):
+            final = self.new_slot()
+            self.emit(f"v{final} = v{raw}.quantize(QUANTUM, ROUNDING)")
+        self.figure_slot[figure.name] = final
+        self.names[figure.name] = f"v{final}"
+        self.owner = None
+
+    def classification(self, index: int, classification) -> None:
+        result = self.new_slot()
+        self.class_slot[classification.name] = result
+        self.emit(f"v{result} = -1")
+        for number, rule in enumerate(classification.rules):
+            self.owner = Owner(f"rule {number + 1} ('{rule.label}') of '{classification.name}'", rule.span)
+            if rule.condition is None:
+                self.emit(f"if v{result} < 0:")
+                self.emit(f"    v{result} = {number}")
+                break
+            self.emit(f"if v{result} < 0:")
+            self.indent += 1
+            self.in_branch += 1
+            test = self.expr(rule.condition)
+            self.emit(f"if {test}:")
+            self.emit(f"    v{result} = {number}")
+            self.in_branch -= 1
+            self.indent -= 1
+        labels = tuple(rule.label for rule in classification.rules)
+        label_slot = self.new_slot()
+        self.emit(f"v{label_slot} = {self.constant(labels)}[v{result}]")
+        self.names[classification.name] = f"v{label_slot}"
+        self.figure_slot[classification.name] = label_slot
+        self.owner = None
+
+    # ---- expressions ---------------------------------------------------------
+
+    def expr(self, node) -> str:
+        """Emit code computing `node`; return a reference to its value (a slot or constant)."""
+        method = getattr(self, "x_" + type(node).__name__)
+        ref = method(node)
+        if ref.startswith("v"):
+            self.slot_of.setdefault(id(node), int(ref[1:]))
+        return ref
+
+    def literal(self, node, value) -> str:
+        self.constant_of[id(node)] = value
+        return self.constant(value)
+
+    def x_Number(self, node):
+        return self.literal(node, node.value)
+
+    def x_Percent(self, node):
+        return self.literal(node, node.value / HUNDRED)
+
+    def x_Money(self, node):
+        return self.literal(node, node.amount)
+
+    def x_Rate(self, node):
+        inner = node.quantity
+        value = inner.value / HUNDRED if isinstance(inner, ast.Percent) else getattr(inner, "value", None)
+        return self.literal(node, inner.amount if isinstance(inner, ast.Money) else value)
+
+    def x_Text(self, node):
+        return self.literal(node, node.value)
+
+    def x_YesNo(self, node):
+        return self.literal(node, node.value)
+
+    def x_Name(self, node):
+        return self.names[node.name]
+
+    def assign(self, code: str) -> str:
+        slot = self.new_slot()
+        self.emit(f"v{slot} = {code}")
+        return f"v{slot}"
+
+    def x_Binary(self, node):
+        left = self.expr(node.left)
+        right = self.expr(node.right)
+        return self.assign(f"{left} {_OPERATORS[node.op]} {right}")
+
+    def x_Negate(self, node):
+        return self.assign(f"-{self.expr(node.operand)}")
+
+    def x_Call(self, node):
+        args = [self.expr(a) for a in node.args]
+        if node.function == "round":
+            places = node.args[1].value if len(node.args) == 2 else Decimal(0)
+            if len(node.args) == 1 and self.policy.rounding and _is_money_arg(self.policy, node.args[0]):
+                return self.assign(f"{args[0]}.quantize(QUANTUM, ROUNDING)")
+            quantum = self.constant(Decimal(1).scaleb(-int(places)))
+            return self.assign(f"{args[0]}.quantize({quantum}, ROUNDING)")
+        return self.assign(f"{node.function}({', '.join(args)})")
+
+    def x_Compare(self, node):
+        left = self.expr(node.left)
+        right = self.expr(node.right)
+        return self.assign(f"{left} {_OPERATORS[node.op]} {right}")
+
+    def x_Between(self, node):
+        value = self.expr(node.value)
+        low = self.expr(node.low)
+        high = self.expr(node.high)
+        test = f"{low} <= {value} <= {high}"
+        return self.assign(f"not ({test})" if node.negated else test)
+
+    def x_IsMissing(self, node):
+        value = self.expr(node.value)
+        return self.assign(f"{value} is {'not ' if node.negated else ''}None")
+
+    def x_Not(self, node):
+        return self.assign(f"not {self.expr(node.operand)}")
+
+    def x_Logical(self, node):
+        """Left to right, stopping as soon as the answer is known."""
+        left = self.expr(node.left)
+        result = self.new_slot()
+        self.emit(f"v{result} = {left}")
+        self.emit(f"if {'' if node.op == 'and' else 'not '}v{result}:")
+        self.branch(lambda: self.emit(f"v{result} = {self.expr(node.right)}"))
+        return f"v{result}"
+
+    def x_Conditional(self, node):
+        test = self.expr(node.condition)
+        result = self.new_slot()
+        self.emit(f"if {test}:")
+        self.branch(lambda: self.emit(f"v{result} = {self.expr(node.then)}"))
+        self.emit("else:")
+        self.branch(lambda: self.emit(f"v{result} = {self.expr(node.otherwise)}"))
+        return f"v{result}"
+
+    def branch(self, body) -> None:
+        self.indent += 1
+        self.in_branch += 1
+        body()
+        self.in_branch -= 1
+        self.indent -= 1
+
+
+def _is_money_arg(policy: CheckedPolicy, node) -> bool:
+    """round(x) with no places rounds money to the policy's unit, other figures to whole numbers."""
+    if isinstance(node, ast.Money):
+        return True
+    if isinstance(node, ast.Name):
+        for figure in policy.figures:
+            if figure.name == node.name:
+                return figure.unit.kind == "money" and figure.unit.per is None
+        for field in policy.fields:
+            if field.name == node.name:
+                return field.kind == "money"
+    return False
+
+
+def record_error_owner(plan: Plan, traceback) -> Optional[Owner]:
+    """Which figure or rule was being computed when a record's evaluation failed."""
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename == "<policy plan>":
+            line = traceback.tb_lineno
+            return plan.owners[line] if 0 <= line < len(plan.owners) else None
+        traceback = traceback.tb_next
+    return None
+
+
+ARITHMETIC_ERRORS = (decimal.DivisionByZero, decimal.InvalidOperation, decimal.Overflow, TypeError)

@@ -1,0 +1,123 @@
+"""Records → decisions, by running the compiled plan.
+
+A decision keeps the tuple of every value the plan computed; its figures, its
+outcome and its explanation are all read from that one tuple.
+"""
+from __future__ import annotations
+
+import decimal
+from decimal import Decimal
+from typing import Any, Iterable, Iterator, Mapping, Optional, Tuple, Union
+
+import attrs
+
+from .compiler import ARITHMETIC_ERRORS, Plan, record_error_owner
+from .money import CONTEXT
+from .records import RecordError, validate
+
+
+@attrs.frozen
+class Outcome:
+    """Which rule of one classification matched, and what it recommends."""
+
+    classification: str
+    label: str
+    rule: int  # 1-based position in the classification
+    line: int
+    action: Optional[str]
+    reason: Optional[str]
+
+
+@attrs.frozen(eq=False)
+class Decision:
+    """The classification of one record, with every figure behind it."""
+
+    id: Optional[str]
+    row: Optional[int]
+    outcomes: Tuple[Outcome, ...]
+    plan: Plan = attrs.field(repr=False)
+    slots: tuple = attrs.field(repr=False)
+
+    @property
+    def classification(self) -> str:
+        """The label given by the policy's first classification."""
+        return self.outcomes[0].label
+
+    @property
+    def action(self) -> Optional[str]:
+        return self.outcomes[0].action
+
+    @property
+    def rule(self) -> Outcome:
+        return self.outcomes[0]
+
+    @property
+    def classes(self) -> dict:
+        """Every classification's label, by classification name."""
+        return {o.classification: o.label for o in self.outcomes}
+
+    @property
+    def figures(self) -> dict:
+        """Every named cost, credit, total, measure and threshold (name → Decimal)."""
+        slots = self.slots
+        return {name: slots[slot] for name, slot in self.plan.reported}
+
+    def explain(self):
+        """The step-by-step explanation, built from this decision's own values."""
+        from .explain import explain
+
+        return explain(self)
+
+
+Result = Union[Decision, RecordError]
+
+
+def evaluate(plan: Plan, record: Mapping[str, Any], row: Optional[int] = None) -> Decision:
+    """Decide one record; raise RecordError if it is invalid or its arithmetic fails."""
+    policy = plan.policy
+    values, record_id = validate(record, plan.fields, policy.key, policy.currency, row)
+    with decimal.localcontext(CONTEXT):
+        try:
+            slots = plan.function(values)
+        except ARITHMETIC_ERRORS as error:
+            raise _arithmetic_error(plan, error, values, row, record_id) from None
+    outcomes = tuple(
+        _outcome(name, rules, slots[plan.class_slot[name]])
+        for name, rules in plan.rules
+    )
+    return Decision(record_id, row, outcomes, plan, slots)
+
+
+def evaluate_rows(plan: Plan, rows: Iterable[Tuple[int, Any]]) -> Iterator[Result]:
+    """One result per input row, in order: a Decision, or the RecordError that row raised."""
+    for row, record in rows:
+        if isinstance(record, RecordError):
+            yield record
+            continue
+        try:
+            yield evaluate(plan, record, row)
+        except RecordError as error:
+            yield error
+
+
+def _outcome(name: str, rules, index: int) -> Outcome:
+    rule = rules[index]
+    return Outcome(name, rule.label, index + 1, rule.span.line, rule.action, rule.reason)
+
+
+def _arithmetic_error(plan: Plan, error: Exception, values: tuple, row, record_id) -> RecordError:
+    owner = record_error_owner(plan, error.__traceback__)
+    where = f" in {owner.what}, line {owner.span.line}" if owner else ""
+    if isinstance(error, TypeError):
+        empty = [spec.name for spec, value in zip(plan.fields, values) if value is None]
+        problem = ("uses an optional field that this record leaves empty"
+                   + (f" ({', '.join(empty)})" if empty else ""))
+        hint = "; give the field a default, or test it with `is missing`"
+    elif isinstance(error, (decimal.DivisionByZero, decimal.DivisionUndefined)):
+        problem, hint = "division by zero", "; guard the formula, e.g. `x / orders when orders > 0 else 0`"
+    elif isinstance(error, decimal.Overflow) or isinstance(error, decimal.InvalidOperation):
+        problem, hint = "a value is too large to compute exactly", ""
+    else:  # pragma: no cover - ARITHMETIC_ERRORS lists the cases above
+        problem, hint = str(error), ""
+    return RecordError(f"{problem}{where}{hint}", row=row, id=record_id,
+                       line=owner.span.line if owner else None)

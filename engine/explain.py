@@ -1,0 +1,313 @@
+"""Decision → explanation: every figure with its formula, the values substituted into
+it and its policy line; every rule tried, with the values it was tested on.
+
+Nothing here computes a figure again. Every value shown is read from the slots the
+plan filled while deciding; the only arithmetic is the distance to a threshold
+("short by"), which describes a comparison and feeds no decision.
+"""
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from typing import List, Optional
+
+import attrs
+
+from . import ast
+from .formatter import format_expr
+from .money import grouped, percent, plain, quantity
+from .units import Unit
+
+
+@attrs.frozen
+class Step:
+    """One figure: where it comes from and how it was computed."""
+
+    name: str
+    kind: str  # field, rate, cost, credit, total, measure, threshold
+    value: object
+    unit: Unit
+    formula: Optional[str]
+    substituted: Optional[str]
+    line: Optional[int]
+    unrounded: Optional[Decimal] = None
+
+
+@attrs.frozen
+class RuleTest:
+    """One rule tried: the values it was tested on and whether it held."""
+
+    classification: str
+    rule: int
+    label: str
+    held: bool
+    test: str
+    line: int
+    shortfall: Optional[str] = None
+
+
+@attrs.frozen
+class Explanation:
+    """The whole story of one decision; `str()` for people, `as_dict()` for machines."""
+
+    id: Optional[str]
+    row: Optional[int]
+    policy: str
+    filename: str
+    currency: str
+    rounding: str
+    credits: str
+    outcomes: tuple
+    steps: tuple
+    tests: tuple
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def text(self) -> str:
+        first = self.outcomes[0]
+        lines = [f"{self.id or '(no id)'}  {first.label}  "
+                 f"(policy {self.filename}, rule {first.rule}, line {first.line})"]
+        for outcome in self.outcomes[1:]:
+            lines.append(f"  {outcome.classification}: {outcome.label} (rule {outcome.rule}, line {outcome.line})")
+        for outcome in self.outcomes:
+            if outcome.action:
+                lines.append(f"  action ({outcome.classification}): {outcome.action}")
+            if outcome.reason:
+                lines.append(f"  reason ({outcome.classification}): {outcome.reason}")
+        lines.append(f"  rounding: {self.rounding}; indirect benefits: {self.credits}")
+        width = max((len(s.name) for s in self.steps), default=10)
+        for step in self.steps:
+            value = _display(step.value, step.unit, self.currency)
+            where = f"line {step.line}" if step.line else ""
+            if step.kind == "field":
+                lines.append(f"  {step.name:<{width}}  {value:>18}   from the record".ljust(70) + where)
+                continue
+            lines.append(f"  {step.name:<{width}}  {value:>18}   = {step.formula}".ljust(70) + "  " + where)
+            if step.substituted and step.substituted != step.formula:
+                lines.append(" " * (width + 25) + "= " + step.substituted)
+            if step.unrounded is not None:
+                lines.append(" " * (width + 25) + f"(rounded from {plain(step.unrounded)})")
+        current = None
+        for test in self.tests:
+            if test.classification != current:
+                current = test.classification
+                lines.append(f"  classify {current}")
+            verdict = "yes" if test.held else "no"
+            short = f" (short by {test.shortfall})" if test.shortfall else ""
+            lines.append(f"    rule {test.rule} {test.label:<14} {verdict}: {test.test}{short}".ljust(70)
+                         + f"  line {test.line}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "row": self.row,
+            "policy": self.policy,
+            "file": self.filename,
+            "currency": self.currency,
+            "rounding": self.rounding,
+            "indirect_benefits": self.credits,
+            "outcomes": [attrs.asdict(o) for o in self.outcomes],
+            "figures": [
+                {"name": s.name, "kind": s.kind, "value": _json(s.value), "unit": s.unit.describe(),
+                 "formula": s.formula, "substituted": s.substituted, "line": s.line,
+                 **({"unrounded": plain(s.unrounded)} if s.unrounded is not None else {})}
+                for s in self.steps
+            ],
+            "rules": [attrs.asdict(t) for t in self.tests],
+        }
+
+
+def explain(decision) -> Explanation:
+    plan = decision.plan
+    slots = decision.slots
+    policy = plan.policy
+    steps: List[Step] = []
+    for field in policy.fields:
+        steps.append(Step(field.name, "field", slots[plan.figure_slot[field.name]], plan.units[field.name],
+                          None, None, field.span.line))
+    leaf = _value_leaf(plan, slots, with_names=False)
+    for figure in policy.figures:
+        value = slots[plan.figure_slot[figure.name]]
+        raw = slots[plan.raw_slot[figure.name]]
+        if figure.kind == "total":
+            formula = " + ".join(figure.parts) or "0 (none defined)"
+            substituted = " + ".join(_short(slots[plan.figure_slot[p]], plan.units[p]) for p in figure.parts)
+            line = None
+        else:
+            formula = format_expr(figure.expr)
+            substituted = format_expr(figure.expr, leaf)
+            line = figure.span.line
+        unrounded = raw if raw is not None and raw != value else None
+        steps.append(Step(figure.name, figure.kind, value, figure.unit, formula, substituted or None, line, unrounded))
+    tests: List[RuleTest] = []
+    for outcome, (name, rules) in zip(decision.outcomes, plan.rules):
+        for number, rule in enumerate(rules[: outcome.rule], start=1):
+            if rule.condition is None:
+                tests.append(RuleTest(name, number, rule.label, True, "otherwise", rule.span.line))
+                continue
+            held = bool(slots[plan.slot_of[id(rule.condition)]])
+            text, shortfall = _describe_test(plan, slots, rule.condition)
+            tests.append(RuleTest(name, number, rule.label, held, text, rule.span.line,
+                                  None if held else shortfall))
+    credits = [f.name for f in policy.figures if f.kind == "credit"]
+    credit_note = ("counted: " + ", ".join(credits)) if credits else "not counted (this policy defines no credits)"
+    return Explanation(decision.id, decision.row, policy.name, policy.filename, policy.currency,
+                       str(policy.rounding), credit_note, decision.outcomes, tuple(steps), tuple(tests))
+
+
+# ---- values as text ---------------------------------------------------------------------
+
+
+def _short(value, unit: Unit) -> str:
+    """A value inside a formula: no currency, a unit only where it helps (31 h)."""
+    if value is None:
+        return "(empty)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if unit.kind == "percent":
+        return percent(value)
+    if unit.kind == "money":
+        return grouped(value)
+    if unit.kind == "hours" and not unit.per:
+        return quantity(value) + " h"
+    if unit.kind == "days" and not unit.per:
+        return quantity(value) + " days"
+    return quantity(value)
+
+
+def _display(value, unit: Unit, currency: str) -> str:
+    """A figure in the figures column: money with its currency, rates with what they are per."""
+    text = _short(value, unit)
+    if unit.kind == "money" and value is not None:
+        text += f" {currency}"
+    if unit.per:
+        text += f" per {unit.per}"
+    return text
+
+
+def _json(value):
+    if isinstance(value, Decimal):
+        return plain(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
+def _unit_of(plan, node) -> Unit:
+    if isinstance(node, ast.Name):
+        return plan.units.get(node.name, Unit("text"))
+    if isinstance(node, (ast.Money,)):
+        return Unit("money")
+    if isinstance(node, ast.Percent):
+        return Unit("percent")
+    return _guess_unit(plan, node)
+
+
+def _guess_unit(plan, node) -> Unit:
+    """The unit of a sub-expression, for display: money if any money flows into it."""
+    if isinstance(node, ast.Binary) and node.op in ("*", "of", "+", "-"):
+        for side in (node.left, node.right):
+            unit = _unit_of(plan, side)
+            if unit.kind == "money" or (unit.per and node.op == "*"):
+                return Unit("money")
+        return _unit_of(plan, node.left)
+    if isinstance(node, ast.Binary) and node.op == "/":
+        left, right = _unit_of(plan, node.left), _unit_of(plan, node.right)
+        return Unit("number") if left.kind == right.kind else left
+    if isinstance(node, (ast.Negate,)):
+        return _unit_of(plan, node.operand)
+    if isinstance(node, ast.Call):
+        return _unit_of(plan, node.args[0])
+    if isinstance(node, ast.Conditional):
+        return _unit_of(plan, node.then)
+    return Unit("number")
+
+
+def _value_leaf(plan, slots, with_names: bool):
+    """Replace each name by its value ("revenue 12,400.00" when `with_names`)."""
+
+    def leaf(node) -> Optional[str]:
+        if isinstance(node, ast.Name):
+            value = _short(slots[plan.slot_of[id(node)]], plan.units[node.name]) if id(node) in plan.slot_of \
+                else "(not evaluated)"
+            return f"{node.name} {value}" if with_names else value
+        return None
+
+    return leaf
+
+
+def _side(plan, slots, node) -> str:
+    """One side of a comparison: a literal as written, a name with its value, a formula with its result."""
+    if id(node) in plan.constant_of:
+        return format_expr(node)
+    value = slots[plan.slot_of[id(node)]] if id(node) in plan.slot_of else None
+    shown = _short(value, _unit_of(plan, node))
+    if isinstance(node, ast.Name):
+        return f"{node.name} {shown}"
+    return f"{format_expr(node)} = {shown}"
+
+
+def _describe_test(plan, slots, node):
+    """(what was tested, with values; how far it was from holding) for a condition."""
+    held = slots[plan.slot_of[id(node)]] if id(node) in plan.slot_of else None
+    if isinstance(node, ast.Logical):
+        parts, shortfall = [], None
+        for side in (node.left, node.right):
+            if id(side) in plan.slot_of and slots[plan.slot_of[id(side)]] is not None:
+                text, short = _describe_test(plan, slots, side)
+                parts.append(text)
+                side_held = slots[plan.slot_of[id(side)]]
+                if not side_held and shortfall is None:
+                    shortfall = short
+            elif id(side) in plan.constant_of:
+                parts.append(format_expr(side))
+        return f" {node.op} ".join(parts), shortfall
+    if isinstance(node, ast.Compare):
+        left = _value_of(plan, slots, node.left)
+        right = _value_of(plan, slots, node.right)
+        text = f"{_side(plan, slots, node.left)} {node.op} {_side(plan, slots, node.right)} is {_truth(held)}"
+        return text, _compare_shortfall(plan, node, left, right)
+    if isinstance(node, ast.Between):
+        value = _value_of(plan, slots, node.value)
+        low = _value_of(plan, slots, node.low)
+        high = _value_of(plan, slots, node.high)
+        unit = _unit_of(plan, node.value)
+        inside = held != node.negated
+        text = (f"{_side(plan, slots, node.value)} is {'inside' if inside else 'outside'} "
+                f"{_short(low, unit)} .. {_short(high, unit)}")
+        shortfall = None
+        if not held and not node.negated and isinstance(value, Decimal):
+            distance = low - value if value < low else value - high
+            shortfall = _short(distance, unit) + (" under" if value < low else " over")
+        return text, shortfall
+    return f"{format_expr(node, _value_leaf(plan, slots, with_names=True))} is {_truth(held)}", None
+
+
+def _value_of(plan, slots, node):
+    if id(node) in plan.constant_of:
+        return plan.constant_of[id(node)]
+    return slots[plan.slot_of[id(node)]] if id(node) in plan.slot_of else None
+
+
+def _compare_shortfall(plan, node, left, right) -> Optional[str]:
+    if not (isinstance(left, Decimal) and isinstance(right, Decimal)):
+        return None
+    gap = {">": right - left, ">=": right - left, "<": left - right, "<=": left - right}.get(node.op)
+    if gap is None:
+        gap = abs(left - right) if node.op == "=" else None
+    if gap is None:
+        return None
+    unit = _unit_of(plan, node.left)
+    if unit.kind not in ("money", "percent", "count", "hours", "days", "number") or unit.per:
+        unit = Unit("number")
+    return _short(gap, unit)
+
+
+def _truth(held) -> str:
+    return "true" if held else "false"

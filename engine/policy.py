@@ -1,0 +1,87 @@
+"""The library's front door: load a policy once, evaluate records many times."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Tuple, Union
+
+from .checker import CheckedPolicy, check
+from .compiler import Plan, compile_policy
+from .diagnostics import Diagnostic
+from .evaluator import Decision, Result, evaluate, evaluate_rows
+from .parser import parse
+
+
+class Policy:
+    """A checked, compiled policy. Immutable and safe to share between threads."""
+
+    __slots__ = ("_plan",)
+
+    def __init__(self, plan: Plan) -> None:
+        self._plan = plan
+
+    def __setattr__(self, name, value):
+        if hasattr(self, "_plan"):
+            raise AttributeError("a Policy is immutable")
+        object.__setattr__(self, name, value)
+
+    @property
+    def name(self) -> str:
+        return self._plan.policy.name
+
+    @property
+    def version(self):
+        return self._plan.policy.version
+
+    @property
+    def currency(self) -> str:
+        return self._plan.policy.currency
+
+    @property
+    def filename(self) -> str:
+        return self._plan.policy.filename
+
+    @property
+    def checked(self) -> CheckedPolicy:
+        return self._plan.policy
+
+    @property
+    def plan(self) -> Plan:
+        return self._plan
+
+    @property
+    def warnings(self) -> Tuple[Diagnostic, ...]:
+        return self._plan.policy.warnings
+
+    @property
+    def field_names(self) -> Tuple[str, ...]:
+        return tuple(f.name for f in self._plan.fields)
+
+    @property
+    def figure_names(self) -> Tuple[str, ...]:
+        return tuple(name for name, _ in self._plan.reported)
+
+    def evaluate(self, record: Mapping[str, Any]) -> Decision:
+        """Decide one record. Raises RecordError for a bad record."""
+        return evaluate(self._plan, record)
+
+    def evaluate_many(self, records: Iterable[Mapping[str, Any]]) -> Iterator[Result]:
+        """Decide records as they come; yields a Decision or a RecordError for each, in order."""
+        return evaluate_rows(self._plan, enumerate(records, start=1))
+
+    def __repr__(self) -> str:
+        return f"<Policy {self.name!r} from {self.filename}>"
+
+
+def load_policy(source: Union[str, "os.PathLike[str]"], *, filename: str = None) -> Policy:
+    """Load a policy from a path, or from policy text (any string containing a line break).
+
+    Raises PolicyError with every diagnostic when the policy is not valid.
+    """
+    if isinstance(source, os.PathLike) or "\n" not in source:
+        path = Path(source)
+        text = path.read_text(encoding="utf-8")
+        name = filename or str(source)
+    else:
+        text, name = source, filename or "<string>"
+    return Policy(compile_policy(check(parse(text, name))))

@@ -1,0 +1,225 @@
+"""Customer records: reading CSV, JSON and JSON Lines, and validating each value.
+
+Readers stream: one record at a time, each with its row number, so memory does
+not grow with the file. Validation turns a mapping of raw values into the tuple
+the plan evaluates, or a RecordError that says which field, which value and what
+was expected; the batch goes on.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from typing import IO, Any, Iterator, Mapping, Optional, Sequence, Tuple
+
+import attrs
+
+from .checker import FieldSpec
+from .currencies import ISO_4217
+
+_AMOUNT = re.compile(r"^\s*(?:([A-Z]{3})\s*)?([-+]?[\d,]*\.?\d+)\s*(?:([A-Z]{3}))?\s*$")
+_YES = {"yes", "y", "true", "1"}
+_NO = {"no", "n", "false", "0"}
+_EXPECTED = {
+    "money": "an amount such as 1234.50",
+    "number": "a number",
+    "count": "a whole number, 0 or more",
+    "hours": "a number of hours, 0 or more",
+    "days": "a number of days, 0 or more",
+    "percent": "a percentage such as 5% (or the fraction 0.05)",
+    "text": "text",
+    "date": "a date as YYYY-MM-DD",
+    "yes/no": "yes or no",
+}
+
+
+@attrs.frozen
+class RecordError(Exception):
+    """A record that could not be evaluated; the rest of the batch goes on."""
+
+    message: str
+    row: Optional[int] = None
+    id: Optional[str] = None
+    field: Optional[str] = None
+    value: Optional[str] = None
+    expected: Optional[str] = None
+    line: Optional[int] = None  # the policy line, for evaluation errors
+
+    def __str__(self) -> str:
+        where = []
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.id:
+            where.append(f"id {self.id}")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+    def as_dict(self) -> dict:
+        out = {"row": self.row, "id": self.id, "error": self.message}
+        for key in ("field", "value", "expected", "line"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _decimal(raw: Any, currency: str, kind: str) -> Decimal:
+    if isinstance(raw, Decimal):
+        value = raw
+    elif isinstance(raw, bool):
+        raise _Invalid()
+    elif isinstance(raw, int):
+        value = Decimal(raw)
+    elif isinstance(raw, float):
+        value = Decimal(repr(raw))  # JSON from other libraries: the shortest exact text
+    elif isinstance(raw, str):
+        try:
+            value = Decimal(raw)
+        except (InvalidOperation, ValueError):
+            value = _amount_text(raw, currency, kind)
+    else:
+        raise _Invalid()
+    if not value.is_finite():
+        raise _Invalid()
+    return value
+
+
+def _amount_text(text: str, currency: str, kind: str) -> Decimal:
+    """The slow path: '12,400.00', '1200 EUR', 'EUR 1200', '5%'."""
+    stripped = text.strip()
+    if kind == "percent" and stripped.endswith("%"):
+        return _decimal(stripped[:-1].replace(",", ""), currency, "number") / 100
+    match = _AMOUNT.match(stripped)
+    if not match:
+        raise _Invalid()
+    code = match.group(1) or match.group(3)
+    if code is not None:
+        if kind != "money":
+            raise _Invalid()
+        if code not in ISO_4217:
+            raise _Invalid(f"unknown currency '{code}'")
+        if code != currency:
+            raise _Invalid(f"amount is in {code}, but the policy is in {currency}")
+    digits = match.group(2)
+    if "," in digits and not re.fullmatch(r"[-+]?\d{1,3}(,\d{3})*(\.\d+)?", digits):
+        raise _Invalid()
+    return Decimal(digits.replace(",", ""))
+
+
+def _convert(spec: FieldSpec, raw: Any, currency: str):
+    kind = spec.kind
+    if kind == "text":
+        if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal)):
+            raise _Invalid()
+        return raw.strip() if isinstance(raw, str) else str(raw)
+    if kind == "yes/no":
+        if isinstance(raw, bool):
+            return raw
+        word = str(raw).strip().lower()
+        if word in _YES:
+            return True
+        if word in _NO:
+            return False
+        raise _Invalid()
+    if kind == "date":
+        try:
+            return datetime.date.fromisoformat(str(raw).strip())
+        except ValueError:
+            raise _Invalid() from None
+    value = _decimal(raw, currency, kind)
+    if kind == "count":
+        if value < 0 or value != value.to_integral_value():
+            raise _Invalid()
+    elif kind in ("hours", "days") and value < 0:
+        raise _Invalid()
+    return value
+
+
+def _is_blank(raw: Any) -> bool:
+    return raw is None or (isinstance(raw, str) and not raw.strip())
+
+
+def validate(mapping: Mapping[str, Any], fields: Sequence[FieldSpec], key: str, currency: str,
+             row: Optional[int] = None) -> Tuple[tuple, str]:
+    """The record's values in field order, and its id; raise RecordError if a value is bad."""
+    if not isinstance(mapping, Mapping):
+        raise RecordError(f"a record must be an object of field values, not {type(mapping).__name__}", row=row)
+    record_id = mapping.get(key)
+    record_id = None if _is_blank(record_id) else str(record_id).strip()
+    values = []
+    for spec in fields:
+        raw = mapping.get(spec.column)
+        if _is_blank(raw):
+            if spec.default is not None:
+                values.append(spec.default)
+                continue
+            if spec.optional:
+                values.append(None)
+                continue
+            raise RecordError(f"required field '{spec.column}' is missing", row=row, id=record_id,
+                              field=spec.column, value="", expected=_EXPECTED[spec.kind])
+        try:
+            values.append(_convert(spec, raw, currency))
+        except _Invalid as problem:
+            detail = problem.args[0] if problem.args else f"expected {_EXPECTED[spec.kind]}"
+            raise RecordError(f"field '{spec.column}' has {_show(raw)}: {detail}", row=row, id=record_id,
+                              field=spec.column, value=str(raw), expected=_EXPECTED[spec.kind]) from None
+    return tuple(values), record_id
+
+
+def _show(raw: Any) -> str:
+    text = str(raw)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"'{text}'"
+
+
+# ---- readers ------------------------------------------------------------------------
+
+FORMATS = ("csv", "json", "jsonl")
+
+
+def detect_format(name: str) -> str:
+    """The input format from a file name: .json, .jsonl/.ndjson, otherwise CSV."""
+    lower = name.lower()
+    if lower.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if lower.endswith(".json"):
+        return "json"
+    return "csv"
+
+
+def read_records(stream: IO[str], format: str) -> Iterator[Tuple[int, Any]]:
+    """(row number, raw record) pairs; a row that cannot even be read yields a RecordError."""
+    if format == "csv":
+        reader = csv.DictReader(stream)
+        for index, row in enumerate(reader, start=1):
+            if None in row:  # more cells than header columns
+                yield index, RecordError(f"row has {len(row) - 1 + len(row[None])} cells, but the header has "
+                                         f"{len(reader.fieldnames or ())} columns", row=index)
+                continue
+            yield index, row
+    elif format == "jsonl":
+        for index, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield index, json.loads(line, parse_float=Decimal)
+            except json.JSONDecodeError as error:
+                yield index, RecordError(f"line is not valid JSON: {error.msg}", row=index)
+    elif format == "json":
+        try:
+            data = json.load(stream, parse_float=Decimal)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"the file is not valid JSON: {error.msg} at line {error.lineno}") from None
+        if not isinstance(data, list):
+            raise ValueError("a JSON input must be an array of records (or use JSON Lines)")
+        for index, item in enumerate(data, start=1):
+            yield index, item
+    else:
+        raise ValueError(f"unknown input format '{format}'; use one of {', '.join(FORMATS)}")
