@@ -77,17 +77,18 @@ class Explanation:
                 lines.append(f"  reason ({outcome.classification}): {outcome.reason}")
         lines.append(f"  rounding: {self.rounding}; indirect benefits: {self.credits}")
         width = max((len(s.name) for s in self.steps), default=10)
+        pad = " " * (width + 36)
         for step in self.steps:
             value = _display(step.value, step.unit, self.currency)
-            where = f"line {step.line}" if step.line else ""
+            where = f"line {step.line}" if step.line else "total"
             if step.kind == "field":
-                lines.append(f"  {step.name:<{width}}  {value:>18}   from the record".ljust(70) + where)
+                lines.append(f"  {step.name:<{width}}  {value:>20}  {where:<9} from the record")
                 continue
-            lines.append(f"  {step.name:<{width}}  {value:>18}   = {step.formula}".ljust(70) + "  " + where)
+            lines.append(f"  {step.name:<{width}}  {value:>20}  {where:<9} = {step.formula}")
             if step.substituted and step.substituted != step.formula:
-                lines.append(" " * (width + 25) + "= " + step.substituted)
+                lines.append(f"{pad}= {step.substituted}")
             if step.unrounded is not None:
-                lines.append(" " * (width + 25) + f"(rounded from {plain(step.unrounded)})")
+                lines.append(f"{pad}  (rounded from {plain(step.unrounded)})")
         current = None
         for test in self.tests:
             if test.classification != current:
@@ -95,8 +96,7 @@ class Explanation:
                 lines.append(f"  classify {current}")
             verdict = "yes" if test.held else "no"
             short = f" (short by {test.shortfall})" if test.shortfall else ""
-            lines.append(f"    rule {test.rule} {test.label:<14} {verdict}: {test.test}{short}".ljust(70)
-                         + f"  line {test.line}")
+            lines.append(f"    rule {test.rule} {test.label:<14} line {test.line:<4} {verdict}: {test.test}{short}")
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
