@@ -126,6 +126,7 @@ class _Checker:
         self.kinds: Dict[str, str] = {}  # name → field/rate/cost/.../total/classification
         self.spans: Dict[str, ast.Span] = {}
         self.currency = "EUR"
+        self.checking_rules = False  # figures report a classification use themselves
 
     def report(self, code: str, message: str, span: ast.Span, help_text: Optional[str] = None,
                severity: str = "error") -> None:
@@ -316,8 +317,6 @@ class _Checker:
                 elif self.kinds.get(ref.name) == "classification":
                     self.report("class-in-figure", f"'{ref.name}' is a classification, which is decided after all figures",
                                 ref.span, "figures cannot depend on a classification; test it in a later `classify` rule")
-                else:
-                    self.unknown_name(ref)
             depends[name] = [r for r in refs if self.kinds.get(r) != "field"]
         for total, kind in TOTALS.items():
             depends[total] = [n for n, d in by_name.items() if d.kind == kind]
@@ -443,7 +442,7 @@ class _Checker:
             return TEXT
         if expr.name not in self.units:
             kind = self.kinds.get(expr.name)
-            if kind == "classification":
+            if kind == "classification" and self.checking_rules:
                 self.report("class-order", f"the classification '{expr.name}' is not decided yet here",
                             expr.span, "a rule can only test classifications that come before it in the file")
             elif kind is None and expr.name not in TOTALS:
@@ -560,6 +559,7 @@ class _Checker:
     def classifications(self, classifications: Sequence[ast.Classification]) -> List[CheckedClassification]:
         decided: Set[str] = set()
         checked = []
+        self.checking_rules = True
         for classification in classifications:
             rules = classification.rules
             otherwise = [i for i, r in enumerate(rules) if r.condition is None]
