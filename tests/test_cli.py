@@ -175,3 +175,15 @@ def test_stdin_pipeline_through_installed_command():
     assert b"records in" not in result.stdout  # the summary goes to stderr, never into piped data
     assert b"9 records in = 3 decisions + 6 errors out" in result.stderr
     assert b"\r" not in result.stderr  # no progress line when stderr is not a terminal
+
+
+def test_progress_shown_only_on_a_terminal_after_two_seconds(monkeypatch, capsys):
+    clock = iter([0.0, 0.0, 3.0, 3.1, 4.0])
+    monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: True)
+    progress = cli._Progress()
+    progress.update(256, 1)  # at 0 s: too early
+    progress.update(512, 1)  # at 3 s: shown
+    progress.finish()
+    err = capsys.readouterr().err
+    assert "512 records" in err and "1 errors" in err and "256 records" not in err
