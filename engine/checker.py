@@ -109,6 +109,7 @@ class CheckedPolicy:
     figures: tuple  # of Figure, in evaluation order
     classifications: tuple  # of CheckedClassification
     warnings: tuple  # of Diagnostic
+    money_rounds: frozenset  # id() of every round(x) call whose x is money: rounds to the policy unit
     filename: str
     source: str = attrs.field(repr=False)
 
@@ -126,6 +127,7 @@ class _Checker:
         self.kinds: Dict[str, str] = {}  # name → field/rate/cost/.../total/classification
         self.spans: Dict[str, ast.Span] = {}
         self.currency = "EUR"
+        self.money_rounds: Set[int] = set()
         self.checking_rules = False  # figures report a classification use themselves
 
     def report(self, code: str, message: str, span: ast.Span, help_text: Optional[str] = None,
@@ -152,7 +154,7 @@ class _Checker:
             name=headers["policy"], version=headers.get("version"), currency=self.currency,
             rounding=headers["rounding"], record_name=record_name, key=key, fields=tuple(fields),
             figures=tuple(figures), classifications=tuple(checked_classes),
-            warnings=tuple(self.diagnostics), filename=self.policy.filename, source=self.policy.source)
+            warnings=tuple(self.diagnostics), money_rounds=frozenset(self.money_rounds), filename=self.policy.filename, source=self.policy.source)
 
     def headers(self, statements: Sequence) -> dict:
         found: Dict[str, object] = {}
@@ -475,6 +477,8 @@ class _Checker:
                         and 0 <= places.value <= 10):
                     self.report("round-places", "round() takes a whole number of decimal places from 0 to 10",
                                 places.span, "write e.g. `round(margin, 2)`")
+            elif arg_units[0] == MONEY:
+                self.money_rounds.add(id(expr))
             return _require(arg_units[0], self, expr.args[0].span)
         if expr.function == "abs":
             return _require(arg_units[0], self, expr.args[0].span)

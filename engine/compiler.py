@@ -235,7 +235,7 @@ class _Compiler:
         args = [self.expr(a) for a in node.args]
         if node.function == "round":
             places = node.args[1].value if len(node.args) == 2 else Decimal(0)
-            if len(node.args) == 1 and self.policy.rounding and _is_money_arg(self.policy, node.args[0]):
+            if id(node) in self.policy.money_rounds:
                 return self.assign(f"{args[0]}.quantize(QUANTUM, ROUNDING)")
             quantum = self.constant(Decimal(1).scaleb(-int(places)))
             return self.assign(f"{args[0]}.quantize({quantum}, ROUNDING)")
@@ -284,20 +284,6 @@ class _Compiler:
         body()
         self.in_branch -= 1
         self.indent -= 1
-
-
-def _is_money_arg(policy: CheckedPolicy, node) -> bool:
-    """round(x) with no places rounds money to the policy's unit, other figures to whole numbers."""
-    if isinstance(node, ast.Money):
-        return True
-    if isinstance(node, ast.Name):
-        for figure in policy.figures:
-            if figure.name == node.name:
-                return figure.unit.kind == "money" and figure.unit.per is None
-        for field in policy.fields:
-            if field.name == node.name:
-                return field.kind == "money"
-    return False
 
 
 def record_error_owner(plan: Plan, traceback) -> Optional[Owner]:

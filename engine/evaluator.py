@@ -105,6 +105,12 @@ def _outcome(name: str, rules, index: int) -> Outcome:
     return Outcome(name, rule.label, index + 1, rule.span.line, rule.action, rule.reason)
 
 
+def _signals(error: Exception, signal: type) -> bool:
+    """The C decimal module raises 0/0 as InvalidOperation listing DivisionUndefined."""
+    return isinstance(error, signal) or any(
+        isinstance(arg, list) and signal in arg for arg in getattr(error, "args", ()))
+
+
 def _arithmetic_error(plan: Plan, error: Exception, values: tuple, row, record_id) -> RecordError:
     owner = record_error_owner(plan, error.__traceback__)
     where = f" in {owner.what}, line {owner.span.line}" if owner else ""
@@ -113,7 +119,7 @@ def _arithmetic_error(plan: Plan, error: Exception, values: tuple, row, record_i
         problem = ("uses an optional field that this record leaves empty"
                    + (f" ({', '.join(empty)})" if empty else ""))
         hint = "; give the field a default, or test it with `is missing`"
-    elif isinstance(error, (decimal.DivisionByZero, decimal.DivisionUndefined)):
+    elif isinstance(error, decimal.DivisionByZero) or _signals(error, decimal.DivisionUndefined):
         problem, hint = "division by zero", "; guard the formula, e.g. `x / orders when orders > 0 else 0`"
     elif isinstance(error, decimal.Overflow) or isinstance(error, decimal.InvalidOperation):
         problem, hint = "a value is too large to compute exactly", ""

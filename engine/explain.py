@@ -237,6 +237,11 @@ def _value_leaf(plan, slots, with_names: bool):
             value = _short(slots[plan.slot_of[id(node)]], plan.units[node.name]) if id(node) in plan.slot_of \
                 else "(not evaluated)"
             return f"{node.name} {value}" if with_names else value
+        if isinstance(node, ast.Conditional) and id(node.condition) in plan.slot_of:
+            # Show only the branch that was taken, and why.
+            held = slots[plan.slot_of[id(node.condition)]]
+            taken = format_expr(node.then if held else node.otherwise, leaf)
+            return f"{taken} (as {format_expr(node.condition, leaf)} is {_truth(held)})"
         return None
 
     return leaf
@@ -303,6 +308,8 @@ def _compare_shortfall(plan, node, left, right) -> Optional[str]:
         gap = abs(left - right) if node.op == "=" else None
     if gap is None:
         return None
+    if gap == 0:
+        return "nothing: the two sides are equal" if node.op in (">", "<") else None
     unit = _unit_of(plan, node.left)
     if unit.kind not in ("money", "percent", "count", "hours", "days", "number") or unit.per:
         unit = Unit("number")

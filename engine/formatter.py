@@ -83,3 +83,104 @@ def _render(node, leaf):
         return _CONDITIONAL, (f"{f(node.then, leaf, _OR)} when {f(node.condition, leaf, _OR)} "
                               f"else {f(node.otherwise, leaf, _CONDITIONAL)}")
     raise TypeError(node)
+
+
+# ---- whole policies --------------------------------------------------------------
+
+_INDENT = "  "
+
+
+def format_policy(policy: ast.Policy) -> str:
+    """The whole policy as canonical text: one statement per line, sections separated
+    by a blank line, names aligned. Comments are not part of the AST and are not kept.
+
+    `parse(format_policy(p)) == p` for every policy the parser can produce.
+    """
+    # Runs of headers, and runs of definitions of one kind, share a block.
+    groups: list = []
+    for statement in policy.statements:
+        kind = _group_kind(statement)
+        if kind is not None and groups and groups[-1][0] == kind:
+            groups[-1][1].append(statement)
+        else:
+            groups.append((kind, [statement]))
+    blocks = [_format_group(kind, statements) for kind, statements in groups]
+    return "\n\n".join(blocks) + "\n" if blocks else ""
+
+
+def _group_kind(statement) -> Optional[str]:
+    if isinstance(statement, (ast.Header, ast.Rounding)):
+        return "header"
+    if isinstance(statement, ast.Definition):
+        return statement.kind
+    return None
+
+
+def _format_group(kind: Optional[str], statements: list) -> str:
+    if kind == "header":
+        return "\n".join(_format_header(s) for s in statements)
+    if kind is not None:  # definitions
+        if kind == "rate":
+            raise ValueError("a rate is written inside a `rates` or `parameters` block")
+        width = max(len(s.name) for s in statements)
+        return "\n".join(f"{kind} {s.name.ljust(width)} = {format_expr(s.expr)}" for s in statements)
+    (statement,) = statements
+    if isinstance(statement, ast.Record):
+        return _format_record(statement)
+    if isinstance(statement, ast.Constants):
+        width = max((len(item.name) for item in statement.items), default=0)
+        lines = [statement.keyword]
+        for item in statement.items:
+            if item.kind != "rate":
+                raise ValueError(f"a {item.kind} cannot stand in a `{statement.keyword}` block")
+            lines.append(f"{_INDENT}{item.name.ljust(width)} = {format_expr(item.expr)}")
+        return "\n".join(lines)
+    if isinstance(statement, ast.Classification):
+        return _format_classification(statement)
+    raise TypeError(statement)
+
+
+def _format_header(statement) -> str:
+    if isinstance(statement, ast.Rounding):
+        return f"rounding {statement.mode} to {statement.unit} {statement.scope}"
+    if statement.key == "currency":
+        return f"currency {statement.value}"
+    return f'{statement.key} "{statement.value}"'
+
+
+def _format_record(record: ast.Record) -> str:
+    name_width = max((len(f.name) for f in record.fields), default=0)
+    type_width = max((len(f.type) for f in record.fields), default=0)
+    lines = [f"record {record.name}"]
+    for field in record.fields:
+        options = []
+        if field.key:
+            options.append("key")
+        if field.optional:
+            options.append("optional")
+        if field.default is not None:
+            options.append("default " + format_literal(field.default))
+        if field.column is not None:
+            options.append(f'column "{field.column}"')
+        if field.description is not None:
+            options.append(f'"{field.description}"')
+        parts = [field.name.ljust(name_width), field.type.ljust(type_width) if options else field.type]
+        lines.append((_INDENT + " ".join(parts + options)).rstrip())
+    return "\n".join(lines)
+
+
+def _format_classification(classification: ast.Classification) -> str:
+    width = max((len(rule.label) for rule in classification.rules), default=0)
+    lines = [f"classify {classification.name}"]
+    for rule in classification.rules:
+        head = f"{_INDENT}{rule.label.ljust(width)} "
+        if rule.condition is None:
+            lines.append(head + "otherwise")
+        else:
+            lines.append(head + "when " + format_expr(rule.condition))
+        # `action` and `reason` at the start of a line continue the rule above.
+        for word in ("action", "reason"):
+            text = getattr(rule, word)
+            if text is not None:
+                lines.append(" " * len(head) + f'{word} "{text}"')
+    return "\n".join(lines)

@@ -26,7 +26,7 @@ def plain(value: Decimal) -> str:
 
 def grouped(value: Decimal, places: int = 2) -> str:
     """Thousands-grouped with at least `places` decimals: 12,400.00; more if the value is finer."""
-    exponent = value.as_tuple().exponent
+    exponent = value.normalize().as_tuple().exponent
     shown = max(places, -exponent if isinstance(exponent, int) and exponent < 0 else 0)
     shown = min(shown, 6)
     text = f"{value:,.{shown}f}"

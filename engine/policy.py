@@ -25,6 +25,9 @@ class Policy:
             raise AttributeError("a Policy is immutable")
         object.__setattr__(self, name, value)
 
+    def __delattr__(self, name):
+        raise AttributeError("a Policy is immutable")
+
     @property
     def name(self) -> str:
         return self._plan.policy.name

@@ -78,6 +78,8 @@ def _decimal(raw: Any, currency: str, kind: str) -> Decimal:
     elif isinstance(raw, float):
         value = Decimal(repr(raw))  # JSON from other libraries: the shortest exact text
     elif isinstance(raw, str):
+        if "_" in raw:
+            raise _Invalid()
         try:
             value = Decimal(raw)
         except (InvalidOperation, ValueError):

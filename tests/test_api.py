@@ -140,9 +140,6 @@ def test_policy_is_immutable(standard):
     assert standard.plan is not None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Policy blocks __setattr__ but not __delattr__: `del policy._plan` succeeds, after which "
-    "`policy._plan = other_plan` is allowed again, so a shared Policy can be swapped out"))
 def test_policy_attributes_cannot_be_deleted():
     policy = load_policy(STANDARD)
     with pytest.raises(AttributeError):

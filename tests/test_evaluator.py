@@ -196,9 +196,6 @@ def test_round_money_with_places():
     assert decide(policy, revenue="10.25").figures["r"] == D("10.3")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: round(x) with no places on a money *expression* (not a bare name or literal) rounds to whole "
-    "units instead of the policy unit: compiler._is_money_arg only recognises Name/Money nodes"))
 def test_round_money_expression_rounds_to_policy_unit():
     policy = make_policy("cost r = round(revenue / 3)", rounding="half-up to cents at end")
     # 1000.00 / 3 = 333.333... -> 333.33 (cents); the engine gives 333
@@ -454,9 +451,6 @@ def test_division_by_zero_in_a_rule_names_the_rule():
     assert "busy" in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: 0 / 0 raises decimal.InvalidOperation([DivisionUndefined]) (not a DivisionUndefined instance), so "
-    "evaluator._arithmetic_error reports 'a value is too large to compute exactly' instead of division by zero"))
 def test_zero_divided_by_zero_is_reported_as_division_by_zero():
     policy = make_policy("measure per_order = revenue / orders")
     with pytest.raises(RecordError) as caught:
