@@ -31,6 +31,18 @@ class Owner:
     span: ast.Span
 
 
+@attrs.frozen
+class Outcome:
+    """What a rule of one classification gives when it matches; made once per rule, at compile time."""
+
+    classification: str
+    label: str
+    rule: int  # 1-based position in the classification
+    line: int
+    action: Optional[str]
+    reason: Optional[str]
+
+
 @attrs.frozen(eq=False)
 class Plan:
     """Everything needed to evaluate records: shared, immutable, safe across threads."""
@@ -48,6 +60,7 @@ class Plan:
     reported: Tuple[Tuple[str, int], ...]  # (name, slot) of every figure a decision reports
     rules: Tuple[Tuple[str, tuple], ...]  # (classification name, its rules)
     units: Dict[str, Unit]  # field or figure name → unit
+    outcome_tables: Tuple[Tuple[int, Tuple[Outcome, ...]], ...]  # (slot of rule index, outcome per rule)
 
 
 def compile_policy(policy: CheckedPolicy) -> Plan:
@@ -130,6 +143,10 @@ class _Compiler:
             owners=tuple([None] + owners),  # line numbers are 1-based
             reported=tuple((f.name, self.figure_slot[f.name]) for f in policy.figures if f.kind != "rate"),
             rules=tuple((c.name, c.rules) for c in policy.classifications),
+            outcome_tables=tuple(
+                (self.class_slot[c.name], tuple(Outcome(c.name, r.label, n, r.span.line, r.action, r.reason)
+                                                 for n, r in enumerate(c.rules, start=1)))
+                for c in policy.classifications),
             units={**{f.name: Unit(f.kind) for f in policy.fields}, **{f.name: f.unit for f in policy.figures}},
         )
 

@@ -11,21 +11,9 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
 import attrs
 
-from .compiler import ARITHMETIC_ERRORS, Plan, record_error_owner
+from .compiler import ARITHMETIC_ERRORS, Outcome, Plan, record_error_owner
 from .money import CONTEXT
 from .records import RecordError, validate
-
-
-@attrs.frozen
-class Outcome:
-    """Which rule of one classification matched, and what it recommends."""
-
-    classification: str
-    label: str
-    rule: int  # 1-based position in the classification
-    line: int
-    action: Optional[str]
-    reason: Optional[str]
 
 
 @attrs.frozen(eq=False)
@@ -81,10 +69,7 @@ def evaluate(plan: Plan, record: Mapping[str, Any], row: Optional[int] = None) -
             slots = plan.function(values)
         except ARITHMETIC_ERRORS as error:
             raise _arithmetic_error(plan, error, values, row, record_id) from None
-    outcomes = tuple(
-        _outcome(name, rules, slots[plan.class_slot[name]])
-        for name, rules in plan.rules
-    )
+    outcomes = tuple(table[slots[slot]] for slot, table in plan.outcome_tables)
     return Decision(record_id, row, outcomes, plan, slots)
 
 
@@ -98,11 +83,6 @@ def evaluate_rows(plan: Plan, rows: Iterable[Tuple[int, Any]]) -> Iterator[Resul
             yield evaluate(plan, record, row)
         except RecordError as error:
             yield error
-
-
-def _outcome(name: str, rules, index: int) -> Outcome:
-    rule = rules[index]
-    return Outcome(name, rule.label, index + 1, rule.span.line, rule.action, rule.reason)
 
 
 def _signals(error: Exception, signal: type) -> bool:

@@ -142,6 +142,16 @@ def _convert(spec: FieldSpec, raw: Any, currency: str):
     return value
 
 
+# Kinds read as Decimal, with the check a plain value must pass to take the fast path.
+_DECIMAL_KINDS = {
+    "money": lambda value: True,
+    "number": lambda value: True,
+    "hours": lambda value: value >= 0,
+    "days": lambda value: value >= 0,
+    "count": lambda value: value >= 0 and value == value.to_integral_value(),
+}
+
+
 def _is_blank(raw: Any) -> bool:
     return raw is None or (isinstance(raw, str) and not raw.strip())
 
@@ -154,19 +164,30 @@ def validate(mapping: Mapping[str, Any], fields: Sequence[FieldSpec], key: str, 
     record_id = mapping.get(key)
     record_id = None if _is_blank(record_id) else str(record_id).strip()
     values = []
+    append = values.append
     for spec in fields:
         raw = mapping.get(spec.column)
+        if raw.__class__ is str and raw and spec.kind in _DECIMAL_KINDS and "_" not in raw:
+            # The common case, plain decimal text from a CSV cell; anything unusual
+            # falls through to the full conversion below, which explains errors.
+            try:
+                value = Decimal(raw)
+            except (InvalidOperation, ValueError):
+                value = None
+            if value is not None and value.is_finite() and _DECIMAL_KINDS[spec.kind](value):
+                append(value)
+                continue
         if _is_blank(raw):
             if spec.default is not None:
-                values.append(spec.default)
+                append(spec.default)
                 continue
             if spec.optional:
-                values.append(None)
+                append(None)
                 continue
             raise RecordError(f"required field '{spec.column}' is missing", row=row, id=record_id,
                               field=spec.column, value="", expected=_EXPECTED[spec.kind])
         try:
-            values.append(_convert(spec, raw, currency))
+            append(_convert(spec, raw, currency))
         except _Invalid as problem:
             detail = problem.args[0] if problem.args else f"expected {_EXPECTED[spec.kind]}"
             raise RecordError(f"field '{spec.column}' has {_show(raw)}: {detail}", row=row, id=record_id,
