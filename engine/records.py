@@ -159,7 +159,7 @@ def _is_blank(raw: Any) -> bool:
 def validate(mapping: Mapping[str, Any], fields: Sequence[FieldSpec], key: str, currency: str,
              row: Optional[int] = None) -> Tuple[tuple, str]:
     """The record's values in field order, and its id; raise RecordError if a value is bad."""
-    if not isinstance(mapping, Mapping):
+    if mapping.__class__ is not dict and not isinstance(mapping, Mapping):
         raise RecordError(f"a record must be an object of field values, not {type(mapping).__name__}", row=row)
     record_id = mapping.get(key)
     record_id = None if _is_blank(record_id) else str(record_id).strip()
