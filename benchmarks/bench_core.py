@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import decimal
 import gc
 import json
 import os
@@ -38,7 +37,6 @@ import sys
 import tempfile
 import time
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from itertools import islice
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
