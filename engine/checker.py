@@ -331,8 +331,8 @@ class _Checker:
                 continue
             definition = by_name[name]
             unit = self.infer(definition.expr)
-            if unit is not None and unit.literal:
-                unit = attrs.evolve(unit, literal=False)
+            if unit is not None and unit.literal and definition.kind != "rate":
+                unit = attrs.evolve(unit, literal=False)  # a named limit (`max_days = 90`) adapts like a written 90
             self.units[name] = unit
             if unit is not None and definition.kind in ("cost", "credit") and unit != MONEY:
                 self.report("not-money", f"the {definition.kind} '{name}' is {unit.describe()}, not money",
@@ -463,7 +463,7 @@ class _Checker:
         low, high = FUNCTIONS[expr.function]
         if not low <= len(expr.args) <= high:
             expected = f"{low}" if low == high else f"{low} to {high}"
-            help_text = f"{expr.function} takes {expected} values"
+            help_text = f"{expr.function} takes {expected} value{'s' * (expected != '1')}"
             if len(expr.args) == 1 and isinstance(expr.args[0], ast.Number) and "," in _text_at(self.policy.source, expr.args[0].span):
                 help_text += "; a comma between digits is a thousands separator, so write `, ` with a space between values"
             self.report("arity", f"{expr.function}() got {len(expr.args)} value{'s' * (len(expr.args) != 1)}",
@@ -497,8 +497,10 @@ class _Checker:
         left = self._infer(expr.left, classes)
         right = self._infer(expr.right, classes)
         if expr.op == "of" and isinstance(expr.left, ast.Number):
-            self.report("of-needs-percent", f"`of` takes a percentage, not the number {expr.left.value}",
-                        expr.left.span, f"write `{expr.left.value}%`")
+            value = expr.left.value
+            self.report("of-needs-percent", f"`of` takes a percentage, not the number {value}",
+                        expr.left.span, f"write `{value}%`" + (f", or `{(value * 100).normalize()}%` if {value} is a fraction"
+                                                                 if value < 1 else ""))
             raise _Unknown()
         operation = {"+": units.add, "-": units.add, "*": units.multiply, "/": units.divide,
                      "of": units.share_of}[expr.op]
@@ -603,7 +605,8 @@ def _require(unit: Unit, checker: _Checker, span: ast.Span) -> Unit:
 
 
 def _hint(word: str, candidates, otherwise: str) -> str:
-    guess = did_you_mean(word, candidates)
+    # Three-letter codes differ by a third when one letter is wrong: accept that.
+    guess = did_you_mean(word, candidates, cutoff=0.6 if len(word) <= 3 else 0.75)
     return f"did you mean '{guess}'?" if guess else otherwise
 
 

@@ -60,6 +60,7 @@ class Plan:
     reported: Tuple[Tuple[str, int], ...]  # (name, slot) of every figure a decision reports
     rules: Tuple[Tuple[str, tuple], ...]  # (classification name, its rules)
     units: Dict[str, Unit]  # field or figure name → unit
+    key_column: str  # the input column holding the record's id
     outcome_tables: Tuple[Tuple[int, Tuple[Outcome, ...]], ...]  # (slot of rule index, outcome per rule)
 
 
@@ -143,6 +144,7 @@ class _Compiler:
             owners=tuple([None] + owners),  # line numbers are 1-based
             reported=tuple((f.name, self.figure_slot[f.name]) for f in policy.figures if f.kind != "rate"),
             rules=tuple((c.name, c.rules) for c in policy.classifications),
+            key_column=next((f.column for f in policy.fields if f.name == policy.key), policy.key),
             outcome_tables=tuple(
                 (self.class_slot[c.name], tuple(Outcome(c.name, r.label, n, r.span.line, r.action, r.reason)
                                                  for n, r in enumerate(c.rules, start=1)))
@@ -313,4 +315,4 @@ def record_error_owner(plan: Plan, traceback) -> Optional[Owner]:
     return None
 
 
-ARITHMETIC_ERRORS = (decimal.DivisionByZero, decimal.InvalidOperation, decimal.Overflow, TypeError)
+ARITHMETIC_ERRORS = (decimal.DivisionByZero, decimal.InvalidOperation, decimal.Overflow, TypeError, AttributeError)

@@ -75,9 +75,9 @@ def render_all(diagnostics: Sequence[Diagnostic], source: str, limit: int = 50) 
     return "\n\n".join(shown)
 
 
-def did_you_mean(word: str, candidates: Iterable[str]) -> Optional[str]:
+def did_you_mean(word: str, candidates: Iterable[str], cutoff: float = 0.75) -> Optional[str]:
     """The closest known name, if one is close enough to be a likely typo."""
-    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
     return matches[0] if matches else None
 
 

@@ -63,8 +63,8 @@ Result = Union[Decision, RecordError]
 def evaluate(plan: Plan, record: Mapping[str, Any], row: Optional[int] = None) -> Decision:
     """Decide one record; raise RecordError if it is invalid or its arithmetic fails."""
     policy = plan.policy
-    values, record_id = validate(record, plan.fields, policy.key, policy.currency, row)
     with decimal.localcontext(CONTEXT):
+        values, record_id = validate(record, plan.fields, plan.key_column, policy.currency, row)
         try:
             slots = plan.function(values)
         except ARITHMETIC_ERRORS as error:
@@ -94,7 +94,7 @@ def _signals(error: Exception, signal: type) -> bool:
 def _arithmetic_error(plan: Plan, error: Exception, values: tuple, row, record_id) -> RecordError:
     owner = record_error_owner(plan, error.__traceback__)
     where = f" in {owner.what}, line {owner.span.line}" if owner else ""
-    if isinstance(error, TypeError):
+    if isinstance(error, (TypeError, AttributeError)):  # None (an empty optional field) in arithmetic
         empty = [spec.name for spec, value in zip(plan.fields, values) if value is None]
         problem = ("uses an optional field that this record leaves empty"
                    + (f" ({', '.join(empty)})" if empty else ""))

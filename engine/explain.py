@@ -8,6 +8,7 @@ plan filled while deciding; the only arithmetic is the distance to a threshold
 from __future__ import annotations
 
 import datetime
+import functools
 from decimal import Decimal
 from typing import List, Optional
 
@@ -136,7 +137,7 @@ def explain(decision) -> Explanation:
             substituted = " + ".join(_short(slots[plan.figure_slot[p]], plan.units[p]) for p in figure.parts)
             line = None
         else:
-            formula = format_expr(figure.expr)
+            formula = _formula(figure.expr)
             substituted = format_expr(figure.expr, leaf)
             line = figure.span.line
         unrounded = raw if raw is not None and raw != value else None
@@ -155,6 +156,12 @@ def explain(decision) -> Explanation:
     credit_note = ("counted: " + ", ".join(credits)) if credits else "not counted (this policy defines no credits)"
     return Explanation(decision.id, decision.row, policy.name, policy.filename, policy.currency,
                        str(policy.rounding), credit_note, decision.outcomes, tuple(steps), tuple(tests))
+
+
+@functools.lru_cache(maxsize=4096)
+def _formula(expr) -> str:
+    """A formula as written; the same for every decision, so made once (nodes are hashable)."""
+    return format_expr(expr)
 
 
 # ---- values as text ---------------------------------------------------------------------

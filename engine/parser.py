@@ -41,6 +41,7 @@ _TOKEN_WORDS = {
     "_NL": "the end of the line",
     "$END": "the end of the file",
     "NAME": "a name",
+    "CURRENCY_KW": "'currency'",
     "NUMBER": "a number",
     "PERCENT": "a percentage",
     "CURRENCY": "a currency code such as EUR",
@@ -232,7 +233,7 @@ def _syntax_diagnostic(error: Exception, text: str, filename: str) -> Diagnostic
         message = "the policy ends in the middle of a statement"
     elif token.type == "_NL":
         message = "this line ends too early"
-    if token.type.isupper() and token.type.lower() == token.value and "NAME" in expected:
+    if token.type not in ("NAME", "CURRENCY") and token.value.isidentifier() and "NAME" in expected:
         message = f"'{token.value}' is a reserved word"
         help_text = "choose another name, e.g. " + f"'{token.value}_'"
     elif {"WHEN", "OTHERWISE"} <= expected and token.type != "MINUS":
@@ -260,7 +261,7 @@ def _too_deep(tree: Tree, filename: str) -> Optional[Diagnostic]:
         if depth > MAX_DEPTH:
             meta = node.meta
             return Diagnostic(
-                "too-deep", f"this formula is nested more than {MAX_DEPTH} levels deep",
+                "too-deep", f"this formula is too long or nested too deeply (over {MAX_DEPTH} levels)",
                 ast.Span(meta.line, meta.column, meta.line, meta.column + 1),
                 "split it into named measures", filename=filename)
         stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))

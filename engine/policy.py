@@ -1,6 +1,7 @@
 """The library's front door: load a policy once, evaluate records many times."""
 from __future__ import annotations
 
+import decimal
 import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Tuple, Union
@@ -8,6 +9,7 @@ from typing import Any, Iterable, Iterator, Mapping, Tuple, Union
 from .checker import CheckedPolicy, check
 from .compiler import Plan, compile_policy
 from .diagnostics import Diagnostic
+from .money import CONTEXT
 from .evaluator import Decision, Result, evaluate, evaluate_rows
 from .parser import parse
 
@@ -87,4 +89,5 @@ def load_policy(source: Union[str, "os.PathLike[str]"], *, filename: str = None)
         name = filename or str(source)
     else:
         text, name = source, filename or "<string>"
-    return Policy(compile_policy(check(parse(text, name))))
+    with decimal.localcontext(CONTEXT):  # the caller's decimal settings never reach a policy
+        return Policy(compile_policy(check(parse(text, name))))

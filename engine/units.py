@@ -135,9 +135,11 @@ def divide(left: Unit, right: Unit) -> Unit:
         return left
     if left.kind == right.kind and left.per == right.per:
         return NUMBER
-    if left.literal or (left.per is None and right.per is None and right.kind in QUANTITIES):
+    if left.per is None and right.per is None and right.kind in QUANTITIES:
+        if left.kind == "money" or left.literal:
+            return left  # an average: revenue / orders is money (per order), comparable with money
         per = {"hours": "hour", "days": "day"}.get(right.kind, "unit")
-        return Unit("number" if left.literal else left.kind, per=per)
+        return Unit(left.kind, per=per)
     raise UnitError(f"cannot divide {left.describe()} by {right.describe()}",
                     "divide by a count, hours, days or a plain number, or by a figure in the same unit")
 

@@ -111,8 +111,14 @@ ARITHMETIC = [
     pytest.param(
         "measure per_order = revenue / orders",
         {"revenue": "100.00", "orders": "3"},
-        # money per order is not money, so it is not rounded: 28 significant digits
-        {"per_order": D("33.33333333333333333333333333")},
+        # an average per order is money, so the measure is rounded to the cent
+        {"per_order": D("33.33")},
+        id="division-average-is-money"),
+    pytest.param(
+        "measure ratio = revenue / cost_of_goods",
+        {"revenue": "100.00", "cost_of_goods": "300.00"},
+        # money / money is a plain number: not rounded, 28 significant digits
+        {"ratio": D("0.3333333333333333333333333333")},
         id="division-exact-28-digits"),
     pytest.param(
         "cost bad_debt = overdue when orders > 90 else 0 EUR",
@@ -165,10 +171,10 @@ def test_arithmetic(figures, fields, expected):
 
 
 def test_division_keeps_28_significant_digits_exactly():
-    decision = decide(make_policy("measure per_order = revenue / orders"), revenue="100.00", orders="3")
+    decision = decide(make_policy("measure ratio = revenue / cost_of_goods"), revenue="100.00", cost_of_goods="3")
     with decimal.localcontext(decimal.Context(prec=28)):
         expected = D("100.00") / D(3)
-    assert str(decision.figures["per_order"]) == str(expected)
+    assert str(decision.figures["ratio"]) == str(expected)
 
 
 def test_percent_of_rounds_half_up_per_line_to_exactly_two_places():
