@@ -128,6 +128,7 @@ class _Checker:
         self.spans: Dict[str, ast.Span] = {}
         self.currency = "EUR"
         self.money_rounds: Set[int] = set()
+        self.class_labels: Dict[str, Set[str]] = {}
         self.checking_rules = False  # figures report a classification use themselves
 
     def report(self, code: str, message: str, span: ast.Span, help_text: Optional[str] = None,
@@ -406,6 +407,18 @@ class _Checker:
         self.report("unit", error.message, span, error.help)
         return _Unknown()
 
+    def _all(self, nodes, classes: Set[str]) -> List[Unit]:
+        """Units of several sub-expressions, reporting the problems of each before giving up."""
+        found, unknown = [], False
+        for node in nodes:
+            try:
+                found.append(self._infer(node, classes))
+            except _Unknown:
+                unknown = True
+        if unknown:
+            raise _Unknown()
+        return found
+
     def _infer(self, expr, classes: Set[str]) -> Unit:
         method = getattr(self, "_infer_" + type(expr).__name__)
         return method(expr, classes)
@@ -469,7 +482,7 @@ class _Checker:
             self.report("arity", f"{expr.function}() got {len(expr.args)} value{'s' * (len(expr.args) != 1)}",
                         expr.span, help_text)
             raise _Unknown()
-        arg_units = [self._infer(a, classes) for a in expr.args]
+        arg_units = self._all(expr.args, classes)
         if expr.function == "round":
             if len(expr.args) == 2:
                 places = expr.args[1]
@@ -494,8 +507,7 @@ class _Checker:
         return _require(self._infer(expr.operand, classes), self, expr.span)
 
     def _infer_Binary(self, expr, classes):
-        left = self._infer(expr.left, classes)
-        right = self._infer(expr.right, classes)
+        left, right = self._all((expr.left, expr.right), classes)
         if expr.op == "of" and isinstance(expr.left, ast.Number):
             value = expr.left.value
             self.report("of-needs-percent", f"`of` takes a percentage, not the number {value}",
@@ -513,18 +525,18 @@ class _Checker:
         if expr.op == "==":
             self.report("double-equals", "`==` is not a comparison in this language", expr.span,
                         "write `=` to test equality")
-        left = self._infer(expr.left, classes)
-        right = self._infer(expr.right, classes)
+        left, right = self._all((expr.left, expr.right), classes)
+        self.check_label(expr)
         try:
             return units.compare(left, right, expr.op)
         except UnitError as error:
             raise self._unit_error(error, expr.span)
 
     def _infer_Between(self, expr, classes):
-        value = self._infer(expr.value, classes)
-        for bound in (expr.low, expr.high):
+        value, *bounds = self._all((expr.value, expr.low, expr.high), classes)
+        for bound, bound_unit in zip((expr.low, expr.high), bounds):
             try:
-                units.compare(value, self._infer(bound, classes), "<=")
+                units.compare(value, bound_unit, "<=")
             except UnitError as error:
                 raise self._unit_error(error, bound.span)
         return YES_NO
@@ -547,12 +559,20 @@ class _Checker:
 
     def _infer_Conditional(self, expr, classes):
         self.condition(expr.condition, classes, "`when`")
-        then = self._infer(expr.then, classes)
-        otherwise = self._infer(expr.otherwise, classes)
+        then, otherwise = self._all((expr.then, expr.otherwise), classes)
         try:
             return units.unify_branches(then, otherwise)
         except UnitError as error:
             raise self._unit_error(error, expr.span)
+
+    def check_label(self, expr: ast.Compare) -> None:
+        """`class = "profitible"` would silently never hold: check the text against the labels."""
+        for name, text in ((expr.left, expr.right), (expr.right, expr.left)):
+            if isinstance(name, ast.Name) and isinstance(text, ast.Text) and name.name in self.class_labels:
+                labels = self.class_labels[name.name]
+                if text.value not in labels:
+                    self.report("unknown-label", f"'{name.name}' never gives the label \"{text.value}\"", text.span,
+                                _hint(text.value, labels, "its labels are " + ", ".join(sorted(labels))))
 
     def condition(self, expr: ast.Expr, classes: Set[str], where: str) -> None:
         unit = self.infer(expr, classes)
@@ -586,6 +606,7 @@ class _Checker:
                                 severity=WARNING)
                     break
             decided.add(classification.name)
+            self.class_labels[classification.name] = {rule.label for rule in rules}
             checked.append(CheckedClassification(classification.name, rules, classification.span))
         if not classifications:
             self.report("missing-classify", "the policy has no classification", ast.Span(1, 1, 1, 2),

@@ -187,3 +187,14 @@ def test_progress_shown_only_on_a_terminal_after_two_seconds(monkeypatch, capsys
     progress.finish()
     err = capsys.readouterr().err
     assert "512 records" in err and "1 errors" in err and "256 records" not in err
+
+
+def test_check_reports_both_unknown_names_in_one_formula_and_label_typos(tmp_path, capsys):
+    policy = tmp_path / "p.policy"
+    policy.write_text('policy "x"\ncurrency EUR\nrecord c\n  id text key\n  revenue money\n'
+                      'measure m = profit / revenu\nclassify class\n  good when revenue > 0 EUR\n  bad otherwise\n'
+                      'classify tier\n  gold when class = "godo"\n  plain otherwise\n')
+    code, out, _ = run(capsys, "check", str(policy))
+    assert code == 1
+    assert "unknown name 'profit'" in out and "did you mean 'revenue'?" in out
+    assert "'class' never gives the label \"godo\"" in out and "did you mean 'good'?" in out
