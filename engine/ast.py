@@ -179,9 +179,24 @@ class Conditional:
     span: Span = _span()
 
 
+@attrs.frozen
+class Allocate:
+    """A pooled cost shared over the portfolio: `allocate POOL by DRIVER [within FIELD]`.
+
+    `driver` is None for an equal share; `fallback_equal` (`otherwise equally`) shares
+    equally where the drivers of a group add up to zero.
+    """
+
+    pool: "Expr"
+    driver: Optional["Expr"]
+    within: Optional[str] = None
+    fallback_equal: bool = False
+    span: Span = _span()
+
+
 Expr = Union[
     Number, Percent, Money, Rate, Text, YesNo, Name, Call, Negate, Binary,
-    Compare, Between, IsMissing, Logical, Not, Conditional,
+    Compare, Between, IsMissing, Logical, Not, Conditional, Allocate,
 ]
 
 
@@ -269,7 +284,27 @@ class Classification:
     span: Span = _span()
 
 
-Statement = Union[Header, Rounding, Record, Constants, Definition, Classification]
+@attrs.frozen
+class Table:
+    """A pool per group: `table sales_pools` then `"north" = 120,000 EUR` lines."""
+
+    name: str
+    rows: tuple  # of (group text, Expr)
+    span: Span = _span()
+
+
+@attrs.frozen
+class Pool:
+    """A capacity pool: `pool support_centre = 560,000 EUR over 700,000 minutes`, used as a rate."""
+
+    name: str
+    amount: "Expr"
+    volume: "Expr"
+    unit: str
+    span: Span = _span()
+
+
+Statement = Union[Header, Rounding, Record, Constants, Definition, Table, Pool, Classification]
 
 
 @attrs.frozen

@@ -96,6 +96,31 @@ class CheckedClassification:
 
 
 @attrs.frozen
+class AllocationSpec:
+    """A pooled cost and how it is shared; `stage` orders cascades (1 = drivers need no other allocation)."""
+
+    name: str
+    stage: int
+    pool: Optional[Decimal]  # one pool for the whole portfolio (or for each group) ...
+    table: Optional[str]  # ... or a pool per group, from this table
+    driver: Optional[ast.Expr]  # None: an equal share per customer
+    within: Optional[str]  # the text field that forms the groups
+    fallback_equal: bool
+    span: ast.Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class PoolSpec:
+    """A capacity pool: its amount over its practical volume gives a rate."""
+
+    name: str
+    amount: Decimal
+    volume: Decimal
+    unit: str
+    span: ast.Span = attrs.field(eq=False)
+
+
+@attrs.frozen
 class CheckedPolicy:
     """A policy that passed every check, ready to compile."""
 
@@ -110,6 +135,10 @@ class CheckedPolicy:
     classifications: tuple  # of CheckedClassification
     warnings: tuple  # of Diagnostic
     money_rounds: frozenset  # id() of every round(x) call whose x is money: rounds to the policy unit
+    allocations: tuple  # of AllocationSpec, in evaluation order
+    tables: dict  # table name → {group: pool amount}
+    pools: tuple  # of PoolSpec
+    depends: dict  # figure name → frozenset of every figure it uses, directly or not
     filename: str
     source: str = attrs.field(repr=False)
 
@@ -128,6 +157,11 @@ class _Checker:
         self.spans: Dict[str, ast.Span] = {}
         self.currency = "EUR"
         self.money_rounds: Set[int] = set()
+        self.allocations: List[AllocationSpec] = []
+        self.tables: Dict[str, Dict[str, Decimal]] = {}
+        self.pools: List[PoolSpec] = []
+        self.reach: Dict[str, frozenset] = {}
+        self.pool_units: Dict[str, Unit] = {}
         self.class_labels: Dict[str, Set[str]] = {}
         self.checking_rules = False  # figures report a classification use themselves
 
@@ -143,7 +177,10 @@ class _Checker:
         records = [s for s in statements if isinstance(s, ast.Record)]
         fields, key, record_name = self.record(records)
         definitions = [d for s in statements if isinstance(s, ast.Constants) for d in s.items]
+        definitions += [self.pool(s) for s in statements if isinstance(s, ast.Pool)]
         definitions += [s for s in statements if isinstance(s, ast.Definition)]
+        for table in (s for s in statements if isinstance(s, ast.Table)):
+            self.table(table)
         classifications = [s for s in statements if isinstance(s, ast.Classification)]
         self.declare(definitions, classifications)
         figures = self.figures(definitions, headers["rounding"])
@@ -155,7 +192,9 @@ class _Checker:
             name=headers["policy"], version=headers.get("version"), currency=self.currency,
             rounding=headers["rounding"], record_name=record_name, key=key, fields=tuple(fields),
             figures=tuple(figures), classifications=tuple(checked_classes),
-            warnings=tuple(self.diagnostics), money_rounds=frozenset(self.money_rounds), filename=self.policy.filename, source=self.policy.source)
+            warnings=tuple(self.diagnostics), money_rounds=frozenset(self.money_rounds),
+            allocations=tuple(self.allocations), tables=self.tables, pools=tuple(self.pools), depends=self.reach,
+            filename=self.policy.filename, source=self.policy.source)
 
     def headers(self, statements: Sequence) -> dict:
         found: Dict[str, object] = {}
@@ -299,6 +338,42 @@ class _Checker:
         for classification in classifications:
             self.declare_name(classification.name, "classification", classification.span)
 
+    # ---- pools and tables ----------------------------------------------------------------
+
+    def pool(self, pool: ast.Pool) -> ast.Definition:
+        """A capacity pool becomes a rate (amount / volume); the pool itself is kept for the report."""
+        amount = pool.amount.amount if isinstance(pool.amount, ast.Money) else None
+        volume = pool.volume.value if isinstance(pool.volume, ast.Number) else None
+        if amount is None:
+            self.report("pool-amount", "a pool's amount must be written as money, e.g. `560,000 EUR`",
+                        pool.amount.span, "write the amount with its currency")
+        else:
+            self.check_money_currency(pool.amount)
+        if volume is None or volume <= 0:
+            self.report("pool-volume", "a pool's practical volume must be a number above zero", pool.volume.span,
+                        "write e.g. `over 700,000 minutes`")
+        if amount is not None and volume is not None and volume > 0:
+            self.pools.append(PoolSpec(pool.name, amount, volume, pool.unit, pool.span))
+        self.pool_units[pool.name] = Unit("money", per=rate_word(pool.unit))
+        return ast.Definition("pool", pool.name, ast.Binary("/", pool.amount, pool.volume, span=pool.span),
+                              span=pool.span)
+
+    def table(self, table: ast.Table) -> None:
+        if not self.declare_name(table.name, "table", table.span):
+            return
+        rows: Dict[str, Decimal] = {}
+        for group, amount in table.rows:
+            if group in rows:
+                self.report("duplicate-group", f"the group \"{group}\" appears twice in table '{table.name}'",
+                            amount.span, "keep one line per group")
+            if isinstance(amount, ast.Money):
+                self.check_money_currency(amount)
+                rows[group] = amount.amount
+            else:
+                self.report("table-amount", "each line of a table is an amount of money, e.g. `\"north\" = 120,000 EUR`",
+                            amount.span, "write the amount with its currency")
+        self.tables[table.name] = rows
+
     # ---- figures ---------------------------------------------------------------------
 
     def figures(self, definitions: Sequence[ast.Definition], rounding: RoundingRule) -> List[Figure]:
@@ -308,12 +383,12 @@ class _Checker:
         depends: Dict[str, List[str]] = {}
         for name, definition in by_name.items():
             refs = []
-            for ref in _names(definition.expr):
+            for ref in names_in(definition.expr):
                 if ref.name in TOTALS:
                     refs.append(ref.name)
                 elif ref.name in by_name or self.kinds.get(ref.name) == "field":
                     refs.append(ref.name)
-                    if definition.kind == "rate" and self.kinds.get(ref.name) != "rate":
+                    if definition.kind in ("rate", "pool") and self.kinds.get(ref.name) not in ("rate", "pool"):
                         self.report("rate-uses-record", f"the rate '{definition.name}' uses '{ref.name}', "
                                     f"which is {'a record field' if self.kinds[ref.name] == 'field' else 'a ' + self.kinds[ref.name]}",
                                     ref.span, "rates are fixed for the whole policy; make this a measure instead")
@@ -331,7 +406,10 @@ class _Checker:
                 figures.append(Figure("total", name, None, MONEY, True, ast.NOWHERE, tuple(depends[name])))
                 continue
             definition = by_name[name]
-            unit = self.infer(definition.expr)
+            self.reach[name] = frozenset(depends[name]).union(*(self.reach.get(d, ()) for d in depends[name]))
+            unit = self.pool_units.get(name) or self.infer(definition.expr)
+            if isinstance(definition.expr, ast.Allocate):
+                self.allocation(definition)
             if unit is not None and unit.literal and definition.kind != "rate":
                 unit = attrs.evolve(unit, literal=False)  # a named limit (`max_days = 90`) adapts like a written 90
             self.units[name] = unit
@@ -339,10 +417,24 @@ class _Checker:
                 self.report("not-money", f"the {definition.kind} '{name}' is {unit.describe()}, not money",
                             definition.expr.span,
                             "multiply a count by a rate (`visits * visit_rate`) or take a share of money (`5% of revenue`)")
-            rounded = unit == MONEY and definition.kind != "rate" and (
+            rounded = unit == MONEY and definition.kind not in ("rate", "pool") and (
                 rounding.per_line or definition.kind in ("measure", "threshold"))
             figures.append(Figure(definition.kind, name, definition.expr, unit or NUMBER, rounded, definition.span))
         return figures
+
+    def allocation(self, definition: ast.Definition) -> None:
+        allocate = definition.expr
+        uses = {ref.name for ref in names_in(allocate.driver)} if allocate.driver is not None else set()
+        used = uses.union(*(self.reach.get(n, ()) for n in uses))
+        earlier = [a.stage for a in self.allocations if a.name in used]
+        table = allocate.pool.name if isinstance(allocate.pool, ast.Name) and allocate.pool.name in self.tables else None
+        pool = allocate.pool.amount if isinstance(allocate.pool, ast.Money) else None
+        if table is None and pool is None and isinstance(allocate.pool, ast.Name) and \
+                self.kinds.get(allocate.pool.name) == "rate":
+            pool = _constant_money(self.policy, allocate.pool.name)
+        self.allocations.append(AllocationSpec(
+            definition.name, 1 + max(earlier, default=0), pool, table, allocate.driver, allocate.within,
+            allocate.fallback_equal, definition.span))
 
     def evaluation_order(self, depends: Dict[str, List[str]], by_name: Dict[str, ast.Definition]) -> List[str]:
         """Declaration order, except that a figure comes after everything it uses."""
@@ -385,7 +477,9 @@ class _Checker:
         self.report("cycle", f"'{start}' depends on itself: {path}", span,
                     "a figure cannot use itself, directly or through other figures"
                     + (" (`costs` is the total of all costs, so no cost may use it)" if "costs" in cycle else "")
-                    + (" (`credits` is the total of all credits, so no credit may use it)" if "credits" in cycle else ""))
+                    + (" (`credits` is the total of all credits, so no credit may use it)" if "credits" in cycle else "")
+                    + "".join(f" (the driver of the allocation '{n}' cannot depend on '{n}' itself)"
+                              for n in dict.fromkeys(cycle) if n in by_name and isinstance(by_name[n].expr, ast.Allocate)))
         for name in cycle:
             self.units.setdefault(name, None)
 
@@ -455,6 +549,10 @@ class _Checker:
     def _infer_Name(self, expr, classes):
         if expr.name in classes:
             return TEXT
+        if self.kinds.get(expr.name) == "table":
+            self.report("table-use", f"'{expr.name}' is a table of pools; it can only be shared out with `allocate`",
+                        expr.span, f"write `allocate {expr.name} by DRIVER within FIELD`")
+            raise _Unknown()
         if expr.name not in self.units:
             kind = self.kinds.get(expr.name)
             if kind == "classification" and self.checking_rules:
@@ -467,6 +565,29 @@ class _Checker:
         if unit is None:
             raise _Unknown()
         return unit
+
+    def _infer_Allocate(self, expr, classes):
+        pool = expr.pool
+        if isinstance(pool, ast.Name) and self.kinds.get(pool.name) == "table":
+            if expr.within is None:
+                self.report("table-needs-within", f"the table '{pool.name}' holds a pool per group, but no groups are given",
+                            expr.span, f"add `within FIELD`, e.g. `allocate {pool.name} by revenue within region`")
+        elif isinstance(pool, ast.Money):
+            self.check_money_currency(pool)
+        elif not (isinstance(pool, ast.Name) and self.kinds.get(pool.name) == "rate"
+                  and _constant_money(self.policy, pool.name) is not None):
+            self.report("pool-amount", "the pool of an allocation is an amount, a rate holding one, or a table",
+                        pool.span, "write e.g. `allocate 180,000 EUR by support_calls`")
+        if expr.within is not None and (self.kinds.get(expr.within) != "field" or self.units.get(expr.within) != TEXT):
+            self.report("bad-group", f"'{expr.within}' is not a text field of the record", expr.span,
+                        _hint(expr.within, [n for n, k in self.kinds.items() if k == "field"],
+                              "groups come from a text field such as `region`"))
+        if expr.driver is not None:
+            driver = self.infer(expr.driver, classes)
+            if driver is not None and not driver.is_numeric:
+                self.report("bad-driver", f"a driver must be a number, but this is {driver.describe()}",
+                            expr.driver.span, "share by a count, hours, money or another figure")
+        return MONEY
 
     def _infer_Call(self, expr, classes):
         if expr.function not in FUNCTIONS:
@@ -625,6 +746,16 @@ def _require(unit: Unit, checker: _Checker, span: ast.Span) -> Unit:
     return unit
 
 
+def _constant_money(policy: ast.Policy, name: str) -> Optional[Decimal]:
+    """The amount of a rate written as plain money (`call_centre_pool = 180,000 EUR`)."""
+    for statement in policy.statements:
+        if isinstance(statement, ast.Constants):
+            for item in statement.items:
+                if item.name == name and isinstance(item.expr, ast.Money):
+                    return item.expr.amount
+    return None
+
+
 def _hint(word: str, candidates, otherwise: str) -> str:
     # Three-letter codes differ by a third when one letter is wrong: accept that.
     guess = did_you_mean(word, candidates, cutoff=0.6 if len(word) <= 3 else 0.75)
@@ -638,7 +769,7 @@ def _text_at(source: str, span: ast.Span) -> str:
     return lines[span.line - 1][span.column - 1: span.end_column - 1]
 
 
-def _names(expr) -> List[ast.Name]:
+def names_in(expr) -> List[ast.Name]:
     """Every name an expression uses, without recursion."""
     found, stack = [], [expr]
     while stack:

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -19,6 +20,7 @@ from .evaluator import Decision, evaluate_rows
 from .explain import _json
 from .money import grouped, plain
 from .policy import Policy, load_policy
+from .portfolio import PortfolioContext, evaluate_portfolio, shares_from_context
 from .records import FORMATS, RecordError, detect_format, read_records
 
 EXIT_OK, EXIT_POLICY, EXIT_RECORDS = 0, 1, 2
@@ -73,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--format", choices=("table", "json", "csv"), default="table",
                      help="table for people, json (JSON Lines) or csv for machines (default: table)")
     run.add_argument("--output", metavar="FILE", help="write here instead of standard output (whole or not at all)")
+    run.add_argument("--context", metavar="FILE",
+                     help="decide each record against the portfolio totals stored by --save-context")
+    run.add_argument("--save-context", metavar="FILE",
+                     help="store this run's portfolio totals (pools, driver totals) for later single decisions")
     run.set_defaults(handler=_run)
 
     explain = commands.add_parser("explain", help="explain decisions step by step",
@@ -195,6 +201,7 @@ class _Summary:
         self.totals: dict = {}
         self.errors: List[RecordError] = []
         self.records = 0
+        self.portfolio = None  # for a portfolio run: gives the PortfolioSummary once all is read
 
     def add(self, result) -> None:
         self.records += 1
@@ -207,6 +214,24 @@ class _Summary:
         if isinstance(value, Decimal):
             self.totals[label] = self.totals.get(label, Decimal(0)) + value
 
+    def portfolio_lines(self) -> List[str]:
+        """How each pooled cost was shared, and the capacity pools' unused capacity."""
+        if self.portfolio is None:
+            return []
+        found = self.portfolio()
+        lines = []
+        for allocation in found.context.allocations.values():
+            for group, share in allocation.groups.items():
+                where = f" [{group}]" if group is not None else ""
+                basis = f"by {allocation.driver} (total {plain(share.total)})" if allocation.driver else "equally"
+                lines.append(f"pool {allocation.name}{where}: {grouped(share.pool)} shared {basis} "
+                             f"over {share.customers:,} customers; allocated {grouped(share.allocated)}")
+        for pool in found.pools:
+            lines.append(f"capacity {pool.name}: {grouped(pool.amount)} over {plain(pool.volume)} {pool.unit} "
+                         f"= {plain(pool.rate)} per {pool.unit}; used {plain(pool.used)}, charged "
+                         f"{grouped(pool.charged)}, unused capacity {grouped(pool.unused)}")
+        return lines
+
     def line(self) -> str:
         decided = self.records - len(self.errors)
         return f"{self.records:,} records in = {decided:,} decisions + {len(self.errors):,} errors out"
@@ -217,10 +242,35 @@ def _key_figure(policy: Policy) -> Optional[str]:
     return "profit" if "profit" in names else (names[-1] if names else None)
 
 
-def _results(policy: Policy, stream: IO[str], fmt: str, summary: _Summary) -> Iterator:
+def _rereadable(stream: IO[str], fmt: str):
+    """A portfolio is read once per stage: standard input is spooled to a temporary file first."""
+    if not stream.seekable():
+        spool = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")
+        shutil.copyfileobj(stream, spool)
+        stream = spool
+    start = stream.tell()
+
+    def source():
+        stream.seek(start)
+        return read_records(stream, fmt)
+
+    return source
+
+
+def _results(policy: Policy, stream: IO[str], fmt: str, summary: _Summary,
+             context: Optional[PortfolioContext] = None) -> Iterator:
     progress = _Progress()
+    plan = policy.plan
+    if context is not None:
+        rows = evaluate_rows(plan, read_records(stream, fmt),
+                             shares_for=lambda values: shares_from_context(plan, values, context))
+    elif policy.is_portfolio:
+        label = "this run" if stream is sys.stdin else f"the run over {os.path.basename(stream.name)}"
+        rows, summary.portfolio = evaluate_portfolio(plan, _rereadable(stream, fmt), label)
+    else:
+        rows = evaluate_rows(plan, read_records(stream, fmt))
     try:
-        for result in evaluate_rows(policy.plan, read_records(stream, fmt)):
+        for result in rows:
             summary.add(result)
             progress.update(summary.records, len(summary.errors))
             yield result
@@ -234,15 +284,31 @@ def _run(args) -> int:
         return EXIT_POLICY
     summary = _Summary(policy)
     writer = {"json": _write_json, "csv": _write_csv, "table": _write_table}[args.format]
+    context = _read_context(args.context)
     with _input(args.data, args.input_format) as (stream, fmt), _output(args.output) as out:
-        writer(policy, _results(policy, stream, fmt, summary), out, summary)
+        writer(policy, _results(policy, stream, fmt, summary, context), out, summary)
+    if args.save_context:
+        if summary.portfolio is None:
+            print("profit: --save-context needs a policy that shares pooled costs", file=sys.stderr)
+            return EXIT_POLICY
+        with _output(args.save_context) as out:
+            json.dump(summary.portfolio().context.as_dict(), out, indent=2)
     if args.format != "table" or args.output:
         print(summary.line(), file=sys.stderr)
+        for line in summary.portfolio_lines():
+            print(line, file=sys.stderr)
         for error in summary.errors[:10]:
             print(f"  {error}", file=sys.stderr)
         if len(summary.errors) > 10:
             print(f"  ... and {len(summary.errors) - 10} more", file=sys.stderr)
     return EXIT_RECORDS if summary.errors else EXIT_OK
+
+
+def _read_context(path: Optional[str]) -> Optional[PortfolioContext]:
+    if path is None:
+        return None
+    with open(path, encoding="utf-8") as stream:
+        return PortfolioContext.from_dict(json.load(stream))
 
 
 def decision_dict(decision: Decision) -> dict:
@@ -304,6 +370,8 @@ def _write_table(policy: Policy, results, out, summary: _Summary) -> None:
         shown = grouped(value) if isinstance(value, Decimal) else str(value)
         out.write(f"{result.id or '':<12} {labels} {shown:>16}  {result.action or ''}\n")
     out.write("\n" + summary.line() + "\n\n")
+    for line in summary.portfolio_lines():
+        out.write(line + "\n")
     out.write(f"{rules[0][0]:<16} {'count':>8} {'total ' + (key or ''):>20}\n")
     for label in [r.label for r in rules[0][1]]:
         if label in summary.counts:

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Tuple
 import attrs
 
 from . import ast
-from .checker import CheckedPolicy, Figure, FieldSpec
+from .checker import CheckedPolicy, FieldSpec, Figure, names_in
 from .money import HUNDRED
 from .units import Unit
 
@@ -61,17 +61,49 @@ class Plan:
     rules: Tuple[Tuple[str, tuple], ...]  # (classification name, its rules)
     units: Dict[str, Unit]  # field or figure name → unit
     key_column: str  # the input column holding the record's id
+    driver_slot: Dict[str, int]  # allocation name → slot of its driver value in `function`
+    stages: Tuple["Stage", ...]  # for a portfolio: what to compute, in order, before the final pass
+    pool_uses: Tuple[Tuple[str, int], ...]  # (capacity pool, slot of the volume charged at its rate)
     outcome_tables: Tuple[Tuple[int, Tuple[Outcome, ...]], ...]  # (slot of rule index, outcome per rule)
+
+
+@attrs.frozen(eq=False)
+class Stage:
+    """One portfolio pass: a function computing just the drivers of these allocations."""
+
+    number: int
+    function: object  # (values, shares) -> slots
+    allocations: Tuple[int, ...]  # indexes into policy.allocations
+    driver_slot: Dict[str, int]
 
 
 def compile_policy(policy: CheckedPolicy) -> Plan:
     """Compile once; the plan evaluates any number of records."""
-    return _Compiler(policy).build()
+    stages = []
+    for number in sorted({a.stage for a in policy.allocations}):
+        targets = [i for i, a in enumerate(policy.allocations) if a.stage == number]
+        needed = set()
+        for index in targets:
+            driver = policy.allocations[index].driver
+            names = {n.name for n in names_in(driver)} if driver is not None else set()
+            needed |= names.union(*(policy.depends.get(n, ()) for n in names))
+        stage = _Compiler(policy, only=needed, drivers_of={policy.allocations[i].name for i in targets}).build()
+        stages.append(Stage(number, stage.function, tuple(targets), stage.driver_slot))
+    return attrs.evolve(_Compiler(policy).build(), stages=tuple(stages))
+
+
+
 
 
 class _Compiler:
-    def __init__(self, policy: CheckedPolicy) -> None:
+    def __init__(self, policy: CheckedPolicy, only: Optional[set] = None, drivers_of: frozenset = frozenset()) -> None:
         self.policy = policy
+        self.only = only  # a stage computes only these figures ...
+        self.drivers_of = drivers_of  # ... and the drivers of these allocations
+        self.driver_slot: Dict[str, int] = {}
+        self.pool_uses: List[Tuple[str, int]] = []
+        self.kinds = {f.name: f.kind for f in policy.figures}
+        self.allocation_index = {a.name: i for i, a in enumerate(policy.allocations)}
         self.lines: List[str] = []
         self.owners: List[Optional[Owner]] = []
         self.owner: Optional[Owner] = None
@@ -122,40 +154,58 @@ class _Compiler:
         field_slots = ", ".join(f"v{i}" for i in range(len(policy.fields)))
         self.emit(f"{field_slots}, = values" if policy.fields else "pass")
         for figure in policy.figures:
-            self.figure(figure)
-        for index, classification in enumerate(policy.classifications):
-            self.classification(index, classification)
+            if self.only is None or figure.name in self.only or figure.name in self.drivers_of:
+                self.figure(figure)
+        if self.only is None:
+            for index, classification in enumerate(policy.classifications):
+                self.classification(index, classification)
         all_slots = ", ".join(f"v{i}" for i in range(self.slots))
         self.emit(f"return ({all_slots},)")
         prologue = []
         if self.conditional_slots:
             prologue.append("    " + " = ".join(f"v{i}" for i in self.conditional_slots) + " = None")
-        body = ["def evaluate(values):"] + prologue + self.lines
+        body = ["def evaluate(values, shares):"] + prologue + self.lines
         source = "\n".join(body) + "\n"
         owners = [None] + [None] * len(prologue) + self.owners
         namespace: Dict[str, object] = {"__builtins__": {"min": min, "max": max, "abs": abs}}
         namespace.update(self.constants)
-        code = compile(source, "<policy plan>", "exec")
+        # Only the final plan's line numbers map to owners; a stage's do not.
+        code = compile(source, "<policy plan>" if self.only is None else "<policy stage>", "exec")
         exec(code, namespace)  # our generated code only: see the module docstring
         return Plan(
             policy=policy, fields=policy.fields, function=namespace["evaluate"], source=source,
             slot_of=self.slot_of, constant_of=self.constant_of, figure_slot=self.figure_slot,
             raw_slot=self.raw_slot, class_slot=self.class_slot,
             owners=tuple([None] + owners),  # line numbers are 1-based
-            reported=tuple((f.name, self.figure_slot[f.name]) for f in policy.figures if f.kind != "rate"),
+            reported=tuple((f.name, self.figure_slot[f.name]) for f in policy.figures
+                           if f.kind not in ("rate", "pool") and f.name in self.figure_slot),
             rules=tuple((c.name, c.rules) for c in policy.classifications),
+            driver_slot=self.driver_slot, stages=(), pool_uses=tuple(self.pool_uses),
             key_column=next((f.column for f in policy.fields if f.name == policy.key), policy.key),
             outcome_tables=tuple(
                 (self.class_slot[c.name], tuple(Outcome(c.name, r.label, n, r.span.line, r.action, r.reason)
                                                  for n, r in enumerate(c.rules, start=1)))
-                for c in policy.classifications),
+                for c in policy.classifications if c.name in self.class_slot),
             units={**{f.name: Unit(f.kind) for f in policy.fields}, **{f.name: f.unit for f in policy.figures}},
         )
 
     def figure(self, figure: Figure) -> None:
         self.owner = Owner(f"{figure.kind} '{figure.name}'" if figure.kind != "total" else f"the total '{figure.name}'",
                            figure.span)
-        if figure.kind == "total":
+        if isinstance(figure.expr, ast.Allocate):
+            if figure.expr.driver is not None:
+                driver = self.expr(figure.expr.driver)
+                if not driver.startswith("v"):
+                    slot = self.new_slot()
+                    self.emit(f"v{slot} = {driver}")
+                    driver = f"v{slot}"
+                self.driver_slot[figure.name] = int(driver[1:])
+            if figure.name in self.drivers_of:  # a stage wants the driver, not the share
+                self.owner = None
+                return
+            raw = self.new_slot()
+            self.emit(f"v{raw} = shares[{self.allocation_index[figure.name]}]")
+        elif figure.kind == "total":
             parts = [self.names[p] for p in figure.parts]
             raw = self.new_slot()
             self.emit(f"v{raw} = " + (" + ".join(parts) if parts else self.constant(Decimal("0.00"))))
@@ -245,6 +295,10 @@ class _Compiler:
     def x_Binary(self, node):
         left = self.expr(node.left)
         right = self.expr(node.right)
+        if node.op == "*":
+            for pool, volume in ((node.left, right), (node.right, left)):
+                if isinstance(pool, ast.Name) and self.kinds.get(pool.name) == "pool" and volume.startswith("v"):
+                    self.pool_uses.append((pool.name, int(volume[1:])))
         return self.assign(f"{left} {_OPERATORS[node.op]} {right}")
 
     def x_Negate(self, node):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import decimal
 from decimal import Decimal
-from typing import Any, Iterable, Iterator, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
 import attrs
 
@@ -25,6 +25,7 @@ class Decision:
     outcomes: Tuple[Outcome, ...]
     plan: Plan = attrs.field(repr=False)
     slots: tuple = attrs.field(repr=False)
+    shares: tuple = attrs.field(default=(), repr=False)  # its Share of each pooled cost, if any
 
     @property
     def classification(self) -> str:
@@ -60,27 +61,42 @@ class Decision:
 Result = Union[Decision, RecordError]
 
 
-def evaluate(plan: Plan, record: Mapping[str, Any], row: Optional[int] = None) -> Decision:
-    """Decide one record; raise RecordError if it is invalid or its arithmetic fails."""
+def evaluate(plan: Plan, record: Mapping[str, Any], row: Optional[int] = None,
+             shares_for: Optional[Callable[[tuple], tuple]] = None) -> Decision:
+    """Decide one record; raise RecordError if it is invalid or its arithmetic fails.
+
+    A policy with allocations needs `shares_for`: given the record's values, its share of
+    each pool (from a portfolio run or a stored portfolio context).
+    """
     policy = plan.policy
     with decimal.localcontext(CONTEXT):
         values, record_id = validate(record, plan.fields, plan.key_column, policy.currency, row)
+        shares: tuple = ()
+        if plan.stages and shares_for is None:
+            raise RecordError("this policy shares pooled costs over the portfolio: evaluate the whole "
+                              "portfolio, or give a stored portfolio context", row=row, id=record_id)
         try:
-            slots = plan.function(values)
+            if plan.stages:
+                shares = shares_for(values)
+                problem = next((s for s in shares if isinstance(s, str)), None)
+                if problem is not None:
+                    raise RecordError(problem, row=row, id=record_id)
+            slots = plan.function(values, tuple(s.amount for s in shares))
         except ARITHMETIC_ERRORS as error:
             raise _arithmetic_error(plan, error, values, row, record_id) from None
     outcomes = tuple(table[slots[slot]] for slot, table in plan.outcome_tables)
-    return Decision(record_id, row, outcomes, plan, slots)
+    return Decision(record_id, row, outcomes, plan, slots, shares)
 
 
-def evaluate_rows(plan: Plan, rows: Iterable[Tuple[int, Any]]) -> Iterator[Result]:
+def evaluate_rows(plan: Plan, rows: Iterable[Tuple[int, Any]],
+                  shares_for: Optional[Callable[[tuple], tuple]] = None) -> Iterator[Result]:
     """One result per input row, in order: a Decision, or the RecordError that row raised."""
     for row, record in rows:
         if isinstance(record, RecordError):
             yield record
             continue
         try:
-            yield evaluate(plan, record, row)
+            yield evaluate(plan, record, row, shares_for)
         except RecordError as error:
             yield error
 

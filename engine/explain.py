@@ -140,6 +140,8 @@ def explain(decision) -> Explanation:
             formula = _formula(figure.expr)
             substituted = format_expr(figure.expr, leaf)
             line = figure.span.line
+            if isinstance(figure.expr, ast.Allocate):
+                substituted = _share_text(decision, figure, plan)
         unrounded = raw if raw is not None and raw != value else None
         steps.append(Step(figure.name, figure.kind, value, figure.unit, formula, substituted or None, line, unrounded))
     tests: List[RuleTest] = []
@@ -156,6 +158,23 @@ def explain(decision) -> Explanation:
     credit_note = ("counted: " + ", ".join(credits)) if credits else "not counted (this policy defines no credits)"
     return Explanation(decision.id, decision.row, policy.name, policy.filename, policy.currency,
                        str(policy.rounding), credit_note, decision.outcomes, tuple(steps), tuple(tests))
+
+
+def _share_text(decision, figure, plan) -> str:
+    """pool × driver / portfolio total, with the totals named and where they came from."""
+    index = next(i for i, a in enumerate(plan.policy.allocations) if a.name == figure.name)
+    share = decision.shares[index]
+    group = f" of {figure.expr.within} \"{share.group}\"" if figure.expr.within else ""
+    if share.basis != "driver":
+        why = "equal shares" if share.basis == "equal" else "drivers add up to zero: equal shares"
+        how = f"{grouped(share.pool)} / {quantity(share.total)} customers{group} ({why})"
+    else:
+        driver = format_expr(figure.expr.driver)
+        unit = _unit_of(plan, figure.expr.driver)
+        how = (f"{grouped(share.pool)} * {driver} {_short(share.driver, unit)} / "
+               f"{_short(share.total, unit)} (total {driver}{group})")
+    extra = " + 0.01 remainder unit" if share.remainder else ""
+    return f"{how}{extra} = {grouped(share.amount)} [portfolio: {share.context}]"
 
 
 @functools.lru_cache(maxsize=4096)

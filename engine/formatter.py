@@ -82,6 +82,14 @@ def _render(node, leaf):
     if isinstance(node, ast.Conditional):
         return _CONDITIONAL, (f"{f(node.then, leaf, _OR)} when {f(node.condition, leaf, _OR)} "
                               f"else {f(node.otherwise, leaf, _CONDITIONAL)}")
+    if isinstance(node, ast.Allocate):
+        text = f"allocate {f(node.pool, leaf, _SUM)}"
+        text += f" by {f(node.driver, leaf, _CONDITIONAL)}" if node.driver is not None else " equally"
+        if node.within:
+            text += f" within {node.within}"
+        if node.fallback_equal:
+            text += " otherwise equally"
+        return _CONDITIONAL, text
     raise TypeError(node)
 
 

@@ -25,16 +25,16 @@ MAX_SYNTAX_ERRORS = 25
 
 # A line ending with one of these continues on the next line...
 _CONTINUES_AFTER = frozenset(
-    "PLUS MINUS STAR SLASH OF AND OR NOT WHEN ELSE EQ COMPARE COMMA LPAR IS BETWEEN PER".split()
+    "PLUS MINUS STAR SLASH OF AND OR NOT WHEN ELSE EQ COMPARE COMMA LPAR IS BETWEEN PER ALLOCATE BY WITHIN OVER".split()
 )
 # ...and so does a line whose next line starts with one of these (no statement can).
 _CONTINUES_BEFORE = frozenset(
-    "PLUS MINUS STAR SLASH OF AND OR WHEN ELSE ACTION REASON EQ COMPARE RPAR".split()
+    "PLUS MINUS STAR SLASH OF AND OR WHEN ELSE ACTION REASON EQ COMPARE RPAR BY WITHIN OVER".split()
 )
 
 # Tokens that only ever start a statement: an unclosed parenthesis ends before them.
 _STATEMENT_STARTS = frozenset(
-    "POLICY VERSION CURRENCY_KW ROUNDING RECORD RATES PARAMETERS COST CREDIT MEASURE THRESHOLD CLASSIFY".split()
+    "POLICY VERSION CURRENCY_KW ROUNDING RECORD RATES PARAMETERS COST CREDIT MEASURE THRESHOLD CLASSIFY TABLE POOL".split()
 )
 
 _TOKEN_WORDS = {
@@ -57,7 +57,7 @@ _TOKEN_WORDS = {
     "COMMA": "','",
 }
 _STATEMENT_WORDS = (
-    "policy version currency rounding record rates parameters cost credit measure threshold classify"
+    "policy version currency rounding record rates parameters cost credit measure threshold classify table pool"
 ).split()
 
 
@@ -364,6 +364,27 @@ class _Builder:
     def s_definition(self, tree, span):
         kind, name, _, expr = tree.children
         return ast.Definition(kind.value, name.value, self.expr(expr), span=span)
+
+    def s_allocation_definition(self, tree, span):
+        kind, name, _, allocation = tree.children
+        return ast.Definition(kind.value, name.value, self.allocation(allocation), span=span)
+
+    def allocation(self, tree: Tree) -> ast.Allocate:
+        tokens = [c for c in tree.children if isinstance(c, Token)]
+        exprs = [c for c in tree.children if isinstance(c, Tree)]
+        types = [t.type for t in tokens]
+        within = tokens[types.index("WITHIN") + 1].value if "WITHIN" in types else None
+        driver = self.expr(exprs[1]) if "BY" in types else None
+        return ast.Allocate(self.expr(exprs[0]), driver, within, "EQUALLY" in types and driver is not None,
+                            span=_span_of(tree))
+
+    def s_table(self, tree, span):
+        _, name, *rows = tree.children
+        return ast.Table(name.value, tuple((_string(r.children[0]), self.expr(r.children[2])) for r in rows), span=span)
+
+    def s_pool(self, tree, span):
+        _, name, _, amount, _, volume, unit = tree.children
+        return ast.Pool(name.value, self.expr(amount), self.expr(volume), unit.value, span=span)
 
     def s_classify(self, tree, span):
         _, name, *rules = tree.children

@@ -4,7 +4,9 @@ from __future__ import annotations
 import decimal
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Tuple, Union
+from typing import Any, Iterable, Iterator, Mapping, Optional, Tuple, Union
+
+import attrs
 
 from .checker import CheckedPolicy, check
 from .compiler import Plan, compile_policy
@@ -12,6 +14,7 @@ from .diagnostics import Diagnostic
 from .money import CONTEXT
 from .evaluator import Decision, Result, evaluate, evaluate_rows
 from .parser import parse
+from .portfolio import PortfolioContext, PortfolioSummary, evaluate_portfolio, shares_from_context
 
 
 class Policy:
@@ -66,16 +69,56 @@ class Policy:
     def figure_names(self) -> Tuple[str, ...]:
         return tuple(name for name, _ in self._plan.reported)
 
-    def evaluate(self, record: Mapping[str, Any]) -> Decision:
-        """Decide one record. Raises RecordError for a bad record."""
-        return evaluate(self._plan, record)
+    @property
+    def is_portfolio(self) -> bool:
+        """Whether decisions need the whole portfolio (the policy shares pooled costs)."""
+        return bool(self._plan.stages)
+
+    def evaluate(self, record: Mapping[str, Any], context: Optional[PortfolioContext] = None) -> Decision:
+        """Decide one record. Raises RecordError for a bad record.
+
+        A policy that shares pooled costs needs `context`: the totals of a portfolio run
+        (`evaluate_portfolio(...).context`); the explanation names the context it used.
+        """
+        if context is None:
+            return evaluate(self._plan, record)
+        plan = self._plan
+        return evaluate(plan, record, shares_for=lambda values: shares_from_context(plan, values, context))
+
+    def evaluate_portfolio(self, records: Iterable[Mapping[str, Any]]) -> "PortfolioRun":
+        """Decide every record of a portfolio, sharing pooled costs exactly over all of them."""
+        rows = list(enumerate(records, start=1))
+        return run_portfolio(self._plan, lambda: rows)
 
     def evaluate_many(self, records: Iterable[Mapping[str, Any]]) -> Iterator[Result]:
-        """Decide records as they come; yields a Decision or a RecordError for each, in order."""
+        """Decide records as they come; yields a Decision or a RecordError for each, in order.
+
+        A policy that shares pooled costs needs every record first: use evaluate_portfolio.
+        """
+        if self._plan.stages:
+            return iter(self.evaluate_portfolio(records).results)
         return evaluate_rows(self._plan, enumerate(records, start=1))
 
     def __repr__(self) -> str:
         return f"<Policy {self.name!r} from {self.filename}>"
+
+
+@attrs.frozen
+class PortfolioRun:
+    """Decisions (or record errors) in input order, and what the portfolio run found."""
+
+    results: tuple
+    summary: PortfolioSummary
+
+    @property
+    def context(self) -> PortfolioContext:
+        return self.summary.context
+
+
+def run_portfolio(plan: Plan, source) -> PortfolioRun:
+    results, finish = evaluate_portfolio(plan, source)
+    collected = tuple(results)
+    return PortfolioRun(collected, finish())
 
 
 def load_policy(source: Union[str, "os.PathLike[str]"], *, filename: str = None) -> Policy:
