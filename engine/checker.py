@@ -320,6 +320,8 @@ class _Checker:
     def declare_name(self, name: str, kind: str, span: ast.Span) -> bool:
         if name in self.kinds or name in TOTALS:
             first = self.spans.get(name)
+            if first is not None and (first.line, first.column) > (span.line, span.column):
+                first, span = span, first  # blame whichever comes second in the file
             where = f" (first defined on line {first.line})" if first else " (it is the total of all " + name + ")"
             self.report("duplicate-name", f"'{name}' is already defined{where}", span,
                         "give each field, rate and figure its own name")
@@ -386,6 +388,10 @@ class _Checker:
             for ref in names_in(definition.expr):
                 if ref.name in TOTALS:
                     refs.append(ref.name)
+                    if definition.kind in ("rate", "pool"):
+                        self.report("rate-uses-record", f"the rate '{definition.name}' uses '{ref.name}', "
+                                    "which differs for each record", ref.span,
+                                    "rates are fixed for the whole policy; make this a measure instead")
                 elif ref.name in by_name or self.kinds.get(ref.name) == "field":
                     refs.append(ref.name)
                     if definition.kind in ("rate", "pool") and self.kinds.get(ref.name) not in ("rate", "pool"):
@@ -629,6 +635,8 @@ class _Checker:
 
     def _infer_Binary(self, expr, classes):
         left, right = self._all((expr.left, expr.right), classes)
+        if expr.op in "+-":
+            self.check_percent_literal(expr.left, right, expr.right, left)
         if expr.op == "of" and isinstance(expr.left, ast.Number):
             value = expr.left.value
             self.report("of-needs-percent", f"`of` takes a percentage, not the number {value}",
@@ -648,6 +656,7 @@ class _Checker:
                         "write `=` to test equality")
         left, right = self._all((expr.left, expr.right), classes)
         self.check_label(expr)
+        self.check_percent_literal(expr.left, right, expr.right, left)
         try:
             return units.compare(left, right, expr.op)
         except UnitError as error:
@@ -685,6 +694,14 @@ class _Checker:
             return units.unify_branches(then, otherwise)
         except UnitError as error:
             raise self._unit_error(error, expr.span)
+
+    def check_percent_literal(self, left: ast.Expr, right_unit: Unit, right: ast.Expr, left_unit: Unit) -> None:
+        """`pct > 5` would mean 500%: a bare number next to a percentage must say which it means."""
+        for node, other in ((left, right_unit), (right, left_unit)):
+            if isinstance(node, ast.Number) and node.value != 0 and other.kind == "percent" and not other.per:
+                self.report("percent-literal", f"{node.value} next to a percentage is ambiguous", node.span,
+                            f"write `{node.value}%`" + (f", or `{(node.value * 100).normalize()}%` for the fraction"
+                                                        if node.value < 1 else ""))
 
     def check_label(self, expr: ast.Compare) -> None:
         """`class = "profitible"` would silently never hold: check the text against the labels."""
@@ -763,7 +780,7 @@ def _hint(word: str, candidates, otherwise: str) -> str:
 
 
 def _text_at(source: str, span: ast.Span) -> str:
-    lines = source.splitlines()
+    lines = source.split("\n")
     if not 1 <= span.line <= len(lines):
         return ""
     return lines[span.line - 1][span.column - 1: span.end_column - 1]

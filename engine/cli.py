@@ -35,6 +35,11 @@ exit status: 0 every record classified, 2 some records failed (all others writte
 _EPILOG_EXPLAIN = """example:
   profit explain policies/standard.policy examples/customers.csv --id C-1034
   profit explain policies/standard.policy examples/customers.csv --format json"""
+_EPILOG_REPORT = """example:
+  profit report policies/standard.policy examples/customers.csv --output report.html
+  profit report policies/standard.policy examples/customers.csv
+exit status: 0 every record classified, 2 some records failed (report still written, errors counted in it),
+1 policy invalid"""
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -89,6 +94,17 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--format", choices=("text", "json"), default="text")
     explain.add_argument("--output", metavar="FILE", help="write here instead of standard output")
     explain.set_defaults(handler=_explain)
+
+    report = commands.add_parser("report", help="a portfolio report: classes, whale curve, top and bottom customers",
+                                 description="Summarise a run: totals per class, the whale curve, the most and least "
+                                             "profitable customers, pooled costs and failed records.",
+                                 epilog=_EPILOG_REPORT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _data_arguments(report)
+    report.add_argument("--format", choices=("html", "text"),
+                        help="html (one self-contained page) or text (default: html when --output ends in .html, "
+                             "else text)")
+    report.add_argument("--output", metavar="FILE", help="write here instead of standard output (whole or not at all)")
+    report.set_defaults(handler=_report)
     return parser
 
 
@@ -410,6 +426,26 @@ def _explain(args) -> int:
         print(f"profit: no record with id '{args.record_id}' in {args.data}", file=sys.stderr)
         return EXIT_POLICY
     return EXIT_RECORDS if failed else EXIT_OK
+
+
+# ---- report -----------------------------------------------------------------------------
+
+
+def _report(args) -> int:
+    from .report import build_report, render_html, render_text
+
+    policy = _load(args.policy)
+    if policy is None:
+        return EXIT_POLICY
+    fmt = args.format or ("html" if args.output and args.output.lower().endswith((".html", ".htm")) else "text")
+    summary = _Summary(policy)
+    with _input(args.data, args.input_format) as (stream, data_format):
+        report = build_report(policy, _results(policy, stream, data_format, summary))
+    with _output(args.output) as out:
+        out.write(render_html(report) if fmt == "html" else render_text(report))
+    if args.output or fmt != "text":
+        print(summary.line(), file=sys.stderr)
+    return EXIT_RECORDS if summary.errors else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,7 @@ import attrs
 
 from . import ast
 from .checker import CheckedPolicy, FieldSpec, Figure, names_in
+from .formatter import format_expr
 from .money import HUNDRED
 from .units import Unit
 
@@ -60,6 +61,7 @@ class Plan:
     reported: Tuple[Tuple[str, int], ...]  # (name, slot) of every figure a decision reports
     rules: Tuple[Tuple[str, tuple], ...]  # (classification name, its rules)
     units: Dict[str, Unit]  # field or figure name → unit
+    formulas: Dict[str, str]  # figure name → its formula as written, for explanations
     key_column: str  # the input column holding the record's id
     driver_slot: Dict[str, int]  # allocation name → slot of its driver value in `function`
     stages: Tuple["Stage", ...]  # for a portfolio: what to compute, in order, before the final pass
@@ -186,6 +188,7 @@ class _Compiler:
                 (self.class_slot[c.name], tuple(Outcome(c.name, r.label, n, r.span.line, r.action, r.reason)
                                                  for n, r in enumerate(c.rules, start=1)))
                 for c in policy.classifications if c.name in self.class_slot),
+            formulas={f.name: format_expr(f.expr) for f in policy.figures if f.expr is not None},
             units={**{f.name: Unit(f.kind) for f in policy.fields}, **{f.name: f.unit for f in policy.figures}},
         )
 

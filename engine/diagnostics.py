@@ -33,7 +33,7 @@ class Diagnostic:
     def render(self, source: str) -> str:
         """`file:line:col: error: message`, the line, a caret under the span, the help."""
         head = f"{self.filename}:{self.span.line}:{self.span.column}: {self.severity}[{self.code}]: {self.message}"
-        lines = source.splitlines()
+        lines = source.split("\n")  # as the parser counts lines; splitlines() also breaks at \f
         out = [head]
         if 1 <= self.span.line <= len(lines):
             text = lines[self.span.line - 1].expandtabs(1)

@@ -8,7 +8,7 @@ plan filled while deciding; the only arithmetic is the distance to a threshold
 from __future__ import annotations
 
 import datetime
-import functools
+import decimal
 from decimal import Decimal
 from typing import List, Optional
 
@@ -16,7 +16,7 @@ import attrs
 
 from . import ast
 from .formatter import format_expr
-from .money import grouped, percent, plain, quantity
+from .money import CONTEXT, grouped, percent, plain, quantity
 from .units import Unit
 
 
@@ -121,6 +121,11 @@ class Explanation:
 
 
 def explain(decision) -> Explanation:
+    with decimal.localcontext(CONTEXT):  # "short by" arithmetic, whatever the caller's settings
+        return _explain(decision)
+
+
+def _explain(decision) -> Explanation:
     plan = decision.plan
     slots = decision.slots
     policy = plan.policy
@@ -137,7 +142,7 @@ def explain(decision) -> Explanation:
             substituted = " + ".join(_short(slots[plan.figure_slot[p]], plan.units[p]) for p in figure.parts)
             line = None
         else:
-            formula = _formula(figure.expr)
+            formula = plan.formulas[figure.name]
             substituted = format_expr(figure.expr, leaf)
             line = figure.span.line
             if isinstance(figure.expr, ast.Allocate):
@@ -150,7 +155,7 @@ def explain(decision) -> Explanation:
             if rule.condition is None:
                 tests.append(RuleTest(name, number, rule.label, True, "otherwise", rule.span.line))
                 continue
-            held = bool(slots[plan.slot_of[id(rule.condition)]])
+            held = bool(_value_of(plan, slots, rule.condition))
             text, shortfall = _describe_test(plan, slots, rule.condition)
             tests.append(RuleTest(name, number, rule.label, held, text, rule.span.line,
                                   None if held else shortfall))
@@ -175,12 +180,6 @@ def _share_text(decision, figure, plan) -> str:
                f"{_short(share.total, unit)} (total {driver}{group})")
     extra = " + 0.01 remainder unit" if share.remainder else ""
     return f"{how}{extra} = {grouped(share.amount)} [portfolio: {share.context}]"
-
-
-@functools.lru_cache(maxsize=4096)
-def _formula(expr) -> str:
-    """A formula as written; the same for every decision, so made once (nodes are hashable)."""
-    return format_expr(expr)
 
 
 # ---- values as text ---------------------------------------------------------------------
@@ -260,7 +259,8 @@ def _value_leaf(plan, slots, with_names: bool):
 
     def leaf(node) -> Optional[str]:
         if isinstance(node, ast.Name):
-            value = _short(slots[plan.slot_of[id(node)]], plan.units[node.name]) if id(node) in plan.slot_of \
+            value = _short(slots[plan.slot_of[id(node)]], plan.units.get(node.name, Unit("text"))) \
+                if id(node) in plan.slot_of \
                 else "(not evaluated)"
             return f"{node.name} {value}" if with_names else value
         if isinstance(node, ast.Conditional) and id(node.condition) in plan.slot_of:

@@ -121,12 +121,18 @@ def _group_kind(statement) -> Optional[str]:
         return "header"
     if isinstance(statement, ast.Definition):
         return statement.kind
+    if isinstance(statement, ast.Pool):
+        return "pool"
     return None
 
 
 def _format_group(kind: Optional[str], statements: list) -> str:
     if kind == "header":
         return "\n".join(_format_header(s) for s in statements)
+    if kind == "pool":
+        width = max(len(s.name) for s in statements)
+        return "\n".join(f"pool {s.name.ljust(width)} = {format_expr(s.amount)} over {format_expr(s.volume)} {s.unit}"
+                         for s in statements)
     if kind is not None:  # definitions
         if kind == "rate":
             raise ValueError("a rate is written inside a `rates` or `parameters` block")
@@ -142,6 +148,12 @@ def _format_group(kind: Optional[str], statements: list) -> str:
             if item.kind != "rate":
                 raise ValueError(f"a {item.kind} cannot stand in a `{statement.keyword}` block")
             lines.append(f"{_INDENT}{item.name.ljust(width)} = {format_expr(item.expr)}")
+        return "\n".join(lines)
+    if isinstance(statement, ast.Table):
+        lines = [f"table {statement.name}"]
+        width = max((len(group) for group, _ in statement.rows), default=0) + 2
+        lines += [f'{_INDENT}{(chr(34) + group + chr(34)).ljust(width)} = {format_expr(amount)}'
+                  for group, amount in statement.rows]
         return "\n".join(lines)
     if isinstance(statement, ast.Classification):
         return _format_classification(statement)

@@ -71,11 +71,17 @@ class _LineJoiner:
         open_parens: List[Token] = []
         previous: Optional[Token] = None
         pending: Optional[Token] = None
+        soft: Optional[Token] = None  # a line end after an operator: joined unless a statement follows
         for token in stream:
             if token.type == "_NL":
                 if not open_parens and previous is not None and previous.type not in _CONTINUES_AFTER:
                     pending = pending or token
+                elif not open_parens and previous is not None:
+                    soft = soft or token
                 continue
+            if soft is not None and token.type in _STATEMENT_STARTS and pending is None:
+                pending = soft  # the formula above ends too early; say so there, not here
+            soft = None
             if token.type in _STATEMENT_STARTS and open_parens:
                 # An unclosed parenthesis: end the statement here, pointing at the '('.
                 pending = Token.new_borrow_pos("_NL", "(", open_parens[0])
@@ -90,7 +96,9 @@ class _LineJoiner:
                 open_parens.pop()
             previous = token
             yield token
-        if previous is not None:
+        if open_parens:
+            yield Token.new_borrow_pos("_NL", "(", open_parens[0])
+        elif previous is not None:
             yield Token.new_borrow_pos("_NL", "\n", pending or previous)
 
 

@@ -128,7 +128,7 @@ def load_policy(source: Union[str, "os.PathLike[str]"], *, filename: str = None)
     """
     if isinstance(source, os.PathLike) or "\n" not in source:
         path = Path(source)
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
         name = filename or str(source)
     else:
         text, name = source, filename or "<string>"

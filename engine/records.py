@@ -19,7 +19,10 @@ import attrs
 from .checker import FieldSpec
 from .currencies import ISO_4217
 
-_AMOUNT = re.compile(r"^\s*(?:([A-Z]{3})\s*)?([-+]?[\d,]*\.?\d+)\s*(?:([A-Z]{3}))?\s*$")
+_AMOUNT = re.compile(r"^\s*(?:([A-Z]{3})\s*)?([-+]?[\d,]*\.?\d+)\s*(?:([A-Z]{3}))?\s*$", re.ASCII)
+# A cell longer than this, or with an exponent ('1e99999999'), is not a figure a business
+# records; refusing it keeps one cell from costing gigabytes to print.
+MAX_CELL = 40
 _YES = {"yes", "y", "true", "1"}
 _NO = {"no", "n", "false", "0"}
 _EXPECTED = {
@@ -74,26 +77,36 @@ def _decimal(raw: Any, currency: str, kind: str) -> Decimal:
     elif isinstance(raw, bool):
         raise _Invalid()
     elif isinstance(raw, int):
+        if abs(raw) >= 10 ** MAX_CELL:
+            raise _Invalid("the number is too large")
         value = Decimal(raw)
     elif isinstance(raw, float):
         value = Decimal(repr(raw))  # JSON from other libraries: the shortest exact text
     elif isinstance(raw, str):
-        if "_" in raw:
-            raise _Invalid()
-        try:
-            value = Decimal(raw)
-        except (InvalidOperation, ValueError):
+        if not _plain_text(raw):
             value = _amount_text(raw, currency, kind)
+        else:
+            try:
+                value = Decimal(raw)
+            except (InvalidOperation, ValueError):
+                value = _amount_text(raw, currency, kind)
     else:
         raise _Invalid()
-    if not value.is_finite():
+    if not value.is_finite() or value.adjusted() >= MAX_CELL or value.as_tuple().exponent < -MAX_CELL:
         raise _Invalid()
     return value
+
+
+def _plain_text(raw: str) -> bool:
+    """Short ASCII text with no exponent or underscore: what Decimal() may read as it is."""
+    return len(raw) <= MAX_CELL and raw.isascii() and "e" not in raw and "E" not in raw and "_" not in raw
 
 
 def _amount_text(text: str, currency: str, kind: str) -> Decimal:
     """The slow path: '12,400.00', '1200 EUR', 'EUR 1200', '5%'."""
     stripped = text.strip()
+    if len(stripped) > MAX_CELL:
+        raise _Invalid("the value is too long for a number")
     if kind == "percent" and stripped.endswith("%"):
         return _decimal(stripped[:-1].replace(",", ""), currency, "number") / 100
     match = _AMOUNT.match(stripped)
@@ -167,7 +180,7 @@ def validate(mapping: Mapping[str, Any], fields: Sequence[FieldSpec], key: str, 
     append = values.append
     for spec in fields:
         raw = mapping.get(spec.column)
-        if raw.__class__ is str and raw and spec.kind in _DECIMAL_KINDS and "_" not in raw:
+        if raw.__class__ is str and raw and spec.kind in _DECIMAL_KINDS and _plain_text(raw):
             # The common case, plain decimal text from a CSV cell; anything unusual
             # falls through to the full conversion below, which explains errors.
             try:
@@ -196,7 +209,7 @@ def validate(mapping: Mapping[str, Any], fields: Sequence[FieldSpec], key: str, 
 
 
 def _show(raw: Any) -> str:
-    text = str(raw)
+    text = f"{raw:.3e}" if isinstance(raw, int) and abs(raw) >= 10 ** MAX_CELL else str(raw)
     if len(text) > 40:
         text = text[:37] + "..."
     return f"'{text}'"
@@ -221,12 +234,30 @@ def read_records(stream: IO[str], format: str) -> Iterator[Tuple[int, Any]]:
     """(row number, raw record) pairs; a row that cannot even be read yields a RecordError."""
     if format == "csv":
         reader = csv.DictReader(stream)
-        for index, row in enumerate(reader, start=1):
+        header = [name.strip().lstrip("\ufeff") for name in reader.fieldnames or ()]
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            raise ValueError(f"the CSV header repeats the column {', '.join(repeated)}")
+        reader.fieldnames = header
+        index = 0
+        while True:
+            index += 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                yield index, RecordError(f"row cannot be read as CSV: {error}", row=index)
+                continue
             if None in row:  # more cells than header columns
                 yield index, RecordError(f"row has {len(row) - 1 + len(row[None])} cells, but the header has "
-                                         f"{len(reader.fieldnames or ())} columns", row=index)
-                continue
-            yield index, row
+                                         f"{len(header)} columns", row=index)
+            elif None in row.values():  # fewer cells: a cut-off line, not a row of empty values
+                cells = sum(value is not None for value in row.values())
+                yield index, RecordError(f"row has {cells} cells, but the header has {len(header)} columns",
+                                         row=index)
+            else:
+                yield index, row
     elif format == "jsonl":
         for index, line in enumerate(stream, start=1):
             if not line.strip():
@@ -235,6 +266,8 @@ def read_records(stream: IO[str], format: str) -> Iterator[Tuple[int, Any]]:
                 yield index, json.loads(line, parse_float=Decimal)
             except json.JSONDecodeError as error:
                 yield index, RecordError(f"line is not valid JSON: {error.msg}", row=index)
+            except (ValueError, RecursionError) as error:  # a 5,000-digit number, [[[[...]]]]
+                yield index, RecordError(f"line cannot be read: {str(error)[:80]}", row=index)
     elif format == "json":
         try:
             data = json.load(stream, parse_float=Decimal)

@@ -270,11 +270,35 @@ def test_csv_reader_rows_and_too_many_cells():
     assert results[0].id == "A" and results[2].id == "C"
 
 
-def test_csv_reader_short_row_uses_defaults_or_reports_required():
-    text = "id,revenue,orders,region\nA,1.00,2\nB,1.00\n"
+def test_csv_reader_short_row_is_a_record_error_not_silent_defaults():
+    """A cut-off line is reported; only an empty cell means "missing, use the default"."""
+    text = "id,revenue,orders,region\nA,1.00,2,\nB,1.00\n"
     results = list(evaluate_rows(POLICY.plan, read_records(io.StringIO(text), "csv")))
     assert isinstance(results[0], Decision)
-    assert isinstance(results[1], RecordError) and results[1].field == "orders" and results[1].row == 2
+    assert isinstance(results[1], RecordError) and results[1].row == 2
+    assert "2 cells" in results[1].message and "4 columns" in results[1].message
+
+
+def test_csv_header_names_are_trimmed_and_must_be_unique():
+    rows = list(read_records(io.StringIO("\ufeffid , revenue,orders\nA,1.00,2\n"), "csv"))
+    assert rows[0][1] == {"id": "A", "revenue": "1.00", "orders": "2"}
+    with pytest.raises(ValueError, match="repeats the column revenue"):
+        list(read_records(io.StringIO("id,revenue,revenue\nA,1,2\n"), "csv"))
+
+
+@pytest.mark.parametrize("cell", ["1e99999999", "1E5", "١٢٣", "１２３", "1" * 41, "-1e-99999999"])
+def test_cells_that_are_not_plain_decimals_are_refused(cell):
+    text = f"id,revenue,orders\nA,{cell},2\n"
+    results = list(evaluate_rows(POLICY.plan, read_records(io.StringIO(text), "csv")))
+    assert isinstance(results[0], RecordError) and results[0].field == "revenue"
+
+
+def test_one_unreadable_jsonl_line_does_not_stop_the_batch():
+    huge = "9" * 5000
+    text = '{"id": "A", "revenue": "1.00", "orders": 1}\n{"id": "B", "revenue": ' + huge + '}\n' + \
+        "[" * 100000 + "]" * 100000 + '\n{"id": "C", "revenue": "2.00", "orders": 1}\n'
+    results = list(evaluate_rows(POLICY.plan, read_records(io.StringIO(text), "jsonl")))
+    assert [type(r).__name__ for r in results] == ["Decision", "RecordError", "RecordError", "Decision"]
 
 
 def test_json_reader_uses_decimal_for_numbers():
