@@ -1,0 +1,181 @@
+"""Pooled costs shared over the portfolio: exact shares, stages and cascades, groups,
+equal shares, zero totals, capacity pools, stored contexts, and their explanations."""
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal as D
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import PolicyError, RecordError, cli, load_policy
+from engine.portfolio import PortfolioContext, ZeroTotal, distribute
+
+HEAD = """policy "pooled"
+currency EUR
+record c
+  id       text key
+  region   text default "north"
+  calls    count default 0
+  revenue  money
+  minutes  count default 0
+"""
+
+
+def policy(body: str):
+    return load_policy(HEAD + body + "\nclassify k\n  any otherwise\n")
+
+
+def records(*rows):
+    return [dict(zip(("id", "region", "calls", "revenue", "minutes"), map(str, row))) for row in rows]
+
+
+# ---- exact division -------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(pool=st.integers(min_value=-10**9, max_value=10**9),
+       weights=st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=40))
+def test_shares_add_up_to_the_pool_to_the_cent(pool, weights):
+    amount = D(pool) / 100
+    weights = [D(w) for w in weights]
+    if sum(weights) == 0:
+        with pytest.raises(ZeroTotal):
+            distribute(amount, weights)
+        return
+    shares = distribute(amount, weights)
+    assert sum(s for s, _ in shares) == amount
+    total = sum(weights)
+    for (share, _), weight in zip(shares, weights):
+        exact = amount * weight / total
+        assert abs(share - exact) < D("0.01")  # never more than one cent from the exact share
+    assert shares == distribute(amount, weights)  # deterministic
+
+
+def test_remainder_goes_to_largest_fractions_then_earlier_rows():
+    shares = distribute(D("100.00"), [D(1), D(1), D(1)])
+    assert [s for s, _ in shares] == [D("33.34"), D("33.33"), D("33.33")]
+    assert [bonus for _, bonus in shares] == [True, False, False]
+    shares = distribute(D("10.00"), [D(1), D(2)])  # 3.333.. and 6.666..: the larger fraction wins
+    assert [s for s, _ in shares] == [D("3.33"), D("6.67")]
+
+
+# ---- allocations in a portfolio ---------------------------------------------------------
+
+
+def test_proportional_allocation_and_its_explanation():
+    p = policy("cost call_centre = allocate 1,000 EUR by calls")
+    run = p.evaluate_portfolio(records(("A", "north", 1, 10), ("B", "north", 2, 10), ("C", "north", 0, 10)))
+    amounts = [d.figures["call_centre"] for d in run.results]
+    assert amounts == [D("333.33"), D("666.67"), D("0.00")]
+    text = str(run.results[1].explain())
+    assert "1,000.00 * calls 2 / 3 (total calls)" in text
+    assert "+ 0.01 remainder unit = 666.67" in text and "[portfolio: this run]" in text
+
+
+def test_cascade_uses_earlier_allocations_in_later_drivers():
+    p = policy("""cost centre = allocate 300 EUR by calls
+measure income = revenue - centre
+cost admin = allocate 100 EUR by income""")
+    assert [(a.name, a.stage) for a in p.checked.allocations] == [("centre", 1), ("admin", 2)]
+    run = p.evaluate_portfolio(records(("A", "n", 1, 500), ("B", "n", 2, 700)))
+    a, b = run.results
+    assert (a.figures["centre"], b.figures["centre"]) == (D("100.00"), D("200.00"))
+    # incomes 400 and 500: admin 100 * 400/900 = 44.44.., 100 * 500/900 = 55.55..
+    assert (a.figures["admin"], b.figures["admin"]) == (D("44.44"), D("55.56"))
+    assert a.figures["admin"] + b.figures["admin"] == D("100.00")
+
+
+def test_groups_each_share_their_own_pool_and_a_missing_group_is_a_record_error():
+    p = policy("""table pools
+  "north" = 100 EUR
+  "south" = 50 EUR
+  "west" = 10 EUR
+cost team = allocate pools by revenue within region""")
+    run = p.evaluate_portfolio(records(("A", "north", 0, 1), ("B", "south", 0, 1), ("C", "north", 0, 3),
+                                       ("D", "east", 0, 1)))
+    a, b, c, d = run.results
+    assert (a.figures["team"], c.figures["team"], b.figures["team"]) == (D("25.00"), D("75.00"), D("50.00"))
+    assert isinstance(d, RecordError) and "no pool for region 'east'" in str(d)
+    groups = run.context.allocations["team"].groups
+    assert groups["west"].customers == 0 and groups["west"].allocated == 0  # a pool nobody shared is visible
+
+
+def test_equal_shares_and_zero_total_fallback_or_error():
+    p = policy("cost admin = allocate 10 EUR equally")
+    run = p.evaluate_portfolio(records(("A", "n", 0, 1), ("B", "n", 0, 1), ("C", "n", 0, 1)))
+    assert [d.figures["admin"] for d in run.results] == [D("3.34"), D("3.33"), D("3.33")]
+    fallback = policy("cost c = allocate 10 EUR by calls otherwise equally")
+    run = fallback.evaluate_portfolio(records(("A", "n", 0, 1), ("B", "n", 0, 1)))
+    assert [d.figures["c"] for d in run.results] == [D("5.00"), D("5.00")]
+    assert "drivers add up to zero: equal shares" in str(run.results[0].explain())
+    strict = policy("cost c = allocate 10 EUR by calls")
+    run = strict.evaluate_portfolio(records(("A", "n", 0, 1), ("B", "n", 0, 1)))
+    assert all(isinstance(r, RecordError) and "add up to zero" in str(r) for r in run.results)
+
+
+def test_capacity_pool_charges_a_rate_and_reports_unused_capacity():
+    p = policy("""pool centre = 560,000 EUR over 700,000 minutes
+cost support = minutes * centre""")
+    run = p.evaluate_portfolio(records(("A", "n", 0, 1, 1000), ("B", "n", 0, 1, 500)))
+    assert [d.figures["support"] for d in run.results] == [D("800.00"), D("400.00")]
+    (use,) = run.summary.pools
+    assert use.rate == D("0.8") and use.used == D(1500)
+    assert use.charged == D("1200.0") and use.unused == D("558800.0")
+
+
+@pytest.mark.parametrize("body, code, fragment", [
+    ("measure income = revenue - admin\ncost admin = allocate 100 EUR by income", "cycle",
+     "the driver of the allocation 'admin' cannot depend on 'admin' itself"),
+    ('table t\n  "north" = 1 EUR\ncost x = allocate t by revenue', "table-needs-within", "within"),
+    ("cost x = allocate 1 EUR by revenue within calls", "bad-group", "not a text field"),
+    ('table t\n  "north" = 1 EUR\nmeasure m = t * 2', "table-use", "only be shared out"),
+    ("cost x = allocate 1 EUR by region", "bad-driver", "must be a number"),
+    ("pool p = 1 EUR over 0 minutes\ncost x = minutes * p", "pool-volume", "above zero"),
+])
+def test_checker_rejects_bad_allocations(body, code, fragment):
+    with pytest.raises(PolicyError) as error:
+        policy(body)
+    found = [d for d in error.value.diagnostics if d.code == code]
+    assert found, [d.code for d in error.value.diagnostics]
+    assert fragment in found[0].message + (found[0].help or "")
+
+
+# ---- single decisions against a stored context ----------------------------------------------
+
+
+def test_single_decision_against_a_stored_context():
+    p = policy("cost centre = allocate 900 EUR by calls")
+    run = p.evaluate_portfolio(records(("A", "n", 1, 1), ("B", "n", 2, 1)))
+    stored = PortfolioContext.from_dict(json.loads(json.dumps(run.context.as_dict())))
+    assert stored == run.context
+    decision = p.evaluate(records(("NEW", "n", 3, 1))[0], context=stored)
+    assert decision.figures["centre"] == D("900.00")  # 900 * 3 / 3: the stored total
+    assert "[portfolio: this run]" in str(decision.explain())
+    with pytest.raises(RecordError, match="evaluate the whole portfolio"):
+        p.evaluate(records(("NEW", "n", 3, 1))[0])
+
+
+def test_evaluate_many_on_a_portfolio_policy_shares_over_all_records():
+    p = policy("cost centre = allocate 10 EUR by calls")
+    results = list(p.evaluate_many(records(("A", "n", 1, 1), ("B", "n", 1, 1))))
+    assert [r.figures["centre"] for r in results] == [D("5.00"), D("5.00")]
+
+
+def test_cli_portfolio_from_stdin_with_saved_context(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "p.policy"
+    path.write_text(HEAD + "cost centre = allocate 10 EUR by calls\nclassify k\n  any otherwise\n")
+    data = "id,calls,revenue\nA,1,1\nB,3,1\n"
+    context = tmp_path / "ctx.json"
+    monkeypatch.setattr("sys.stdin", io.StringIO(data))
+    code = cli.main(["run", str(path), "-", "--format", "json", "--save-context", str(context)])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert [json.loads(line)["figures"]["centre"] for line in out.splitlines()] == ["2.50", "7.50"]
+    assert "pool centre: 10.00 shared by calls (total 4) over 2 customers; allocated 10.00" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("id,calls,revenue\nC,2,1\n"))
+    code = cli.main(["run", str(path), "-", "--format", "json", "--context", str(context)])
+    out, _ = capsys.readouterr()
+    assert code == 0 and json.loads(out)["figures"]["centre"] == "5.00"
