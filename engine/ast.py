@@ -194,9 +194,28 @@ class Allocate:
     span: Span = _span()
 
 
+@attrs.frozen
+class Referral:
+    """Word of mouth: `referred VALUE via FIELD [levels N] [decay P%] [cap AMOUNT] [anyway FLAG VALUE]`.
+
+    Each customer whose FIELD names this customer brings VALUE (worked out on that
+    customer); level k counts decay^(k-1); one flagged as coming anyway brings the
+    `anyway` value instead (e.g. only the acquisition cost saved).
+    """
+
+    value: "Expr"
+    via: str
+    levels: int = 1
+    decay: Decimal = Decimal(100)
+    cap: Optional["Expr"] = None
+    anyway_flag: Optional[str] = None
+    anyway: Optional["Expr"] = None
+    span: Span = _span()
+
+
 Expr = Union[
     Number, Percent, Money, Rate, Text, YesNo, Name, Call, Negate, Binary,
-    Compare, Between, IsMissing, Logical, Not, Conditional, Allocate,
+    Compare, Between, IsMissing, Logical, Not, Conditional, Allocate, Referral,
 ]
 
 

@@ -110,6 +110,22 @@ class AllocationSpec:
 
 
 @attrs.frozen
+class ReferralSpec:
+    """A credit from the referral network; like an allocation, it needs the whole portfolio."""
+
+    name: str
+    stage: int
+    driver: ast.Expr  # what each referred customer brings, worked out on that customer
+    via: str
+    levels: int
+    decay: Decimal  # the weight of level k is (decay / 100) ** (k - 1)
+    cap: Optional[Decimal]
+    anyway_flag: Optional[str]
+    anyway: Optional[ast.Expr]
+    span: ast.Span = attrs.field(eq=False)
+
+
+@attrs.frozen
 class PoolSpec:
     """A capacity pool: its amount over its practical volume gives a rate."""
 
@@ -135,7 +151,7 @@ class CheckedPolicy:
     classifications: tuple  # of CheckedClassification
     warnings: tuple  # of Diagnostic
     money_rounds: frozenset  # id() of every round(x) call whose x is money: rounds to the policy unit
-    allocations: tuple  # of AllocationSpec, in evaluation order
+    allocations: tuple  # of AllocationSpec and ReferralSpec: figures that need the whole portfolio
     tables: dict  # table name → {group: pool amount}
     pools: tuple  # of PoolSpec
     depends: dict  # figure name → frozenset of every figure it uses, directly or not
@@ -414,7 +430,7 @@ class _Checker:
             definition = by_name[name]
             self.reach[name] = frozenset(depends[name]).union(*(self.reach.get(d, ()) for d in depends[name]))
             unit = self.pool_units.get(name) or self.infer(definition.expr)
-            if isinstance(definition.expr, ast.Allocate):
+            if isinstance(definition.expr, (ast.Allocate, ast.Referral)):
                 self.allocation(definition)
             if unit is not None and unit.literal and definition.kind != "rate":
                 unit = attrs.evolve(unit, literal=False)  # a named limit (`max_days = 90`) adapts like a written 90
@@ -430,9 +446,15 @@ class _Checker:
 
     def allocation(self, definition: ast.Definition) -> None:
         allocate = definition.expr
-        uses = {ref.name for ref in names_in(allocate.driver)} if allocate.driver is not None else set()
+        uses = {ref.name for ref in names_in(definition.expr)}
         used = uses.union(*(self.reach.get(n, ()) for n in uses))
         earlier = [a.stage for a in self.allocations if a.name in used]
+        if isinstance(allocate, ast.Referral):
+            cap = allocate.cap.amount if isinstance(allocate.cap, ast.Money) else None
+            self.allocations.append(ReferralSpec(
+                definition.name, 1 + max(earlier, default=0), allocate.value, allocate.via, allocate.levels,
+                allocate.decay, cap, allocate.anyway_flag, allocate.anyway, definition.span))
+            return
         table = allocate.pool.name if isinstance(allocate.pool, ast.Name) and allocate.pool.name in self.tables else None
         pool = allocate.pool.amount if isinstance(allocate.pool, ast.Money) else None
         if table is None and pool is None and isinstance(allocate.pool, ast.Name) and \
@@ -485,7 +507,10 @@ class _Checker:
                     + (" (`costs` is the total of all costs, so no cost may use it)" if "costs" in cycle else "")
                     + (" (`credits` is the total of all credits, so no credit may use it)" if "credits" in cycle else "")
                     + "".join(f" (the driver of the allocation '{n}' cannot depend on '{n}' itself)"
-                              for n in dict.fromkeys(cycle) if n in by_name and isinstance(by_name[n].expr, ast.Allocate)))
+                              for n in dict.fromkeys(cycle) if n in by_name and isinstance(by_name[n].expr, ast.Allocate))
+                    + "".join(f" (what a referred customer brings to '{n}' cannot depend on '{n}'; "
+                              f"use a figure before credits, such as direct profit)"
+                              for n in dict.fromkeys(cycle) if n in by_name and isinstance(by_name[n].expr, ast.Referral)))
         for name in cycle:
             self.units.setdefault(name, None)
 
@@ -593,6 +618,31 @@ class _Checker:
             if driver is not None and not driver.is_numeric:
                 self.report("bad-driver", f"a driver must be a number, but this is {driver.describe()}",
                             expr.driver.span, "share by a count, hours, money or another figure")
+        return MONEY
+
+    def _infer_Referral(self, expr, classes):
+        for node in (expr.value, expr.anyway):
+            if node is not None:
+                unit = self.infer(node, classes)
+                if unit is not None and unit != MONEY:
+                    self.report("not-money", f"what a referred customer brings must be money, not {unit.describe()}",
+                                node.span, "write e.g. `referred 10% of revenue via referred_by`")
+        fields = [n for n, k in self.kinds.items() if k == "field"]
+        for name, kind, example in ((expr.via, "text", "referred_by text optional"),
+                                    (expr.anyway_flag, "yes/no", "came_anyway yes/no default no")):
+            if name is not None and (self.kinds.get(name) != "field" or self.units.get(name) != Unit(kind)):
+                self.report("bad-referral-field", f"'{name}' is not a {kind} field of the record", expr.span,
+                            _hint(name, fields, f"declare it, e.g. `{example}`"))
+        if not 1 <= expr.levels <= 5:
+            self.report("referral-levels", "a referral credit counts 1 to 5 levels", expr.span,
+                        "write e.g. `levels 2`")
+        if not 0 <= expr.decay <= 100:
+            self.report("referral-decay", "the decay per level is a percentage from 0% to 100%", expr.span,
+                        "write e.g. `decay 50%`: each level counts half the one before")
+        if expr.cap is not None and not isinstance(expr.cap, ast.Money):
+            self.report("referral-cap", "the cap is an amount of money", expr.cap.span, "write e.g. `cap 20,000 EUR`")
+        elif expr.cap is not None:
+            self.check_money_currency(expr.cap)
         return MONEY
 
     def _infer_Call(self, expr, classes):

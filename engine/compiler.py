@@ -86,8 +86,8 @@ def compile_policy(policy: CheckedPolicy) -> Plan:
         targets = [i for i, a in enumerate(policy.allocations) if a.stage == number]
         needed = set()
         for index in targets:
-            driver = policy.allocations[index].driver
-            names = {n.name for n in names_in(driver)} if driver is not None else set()
+            spec = policy.allocations[index]
+            names = {n.name for e in (spec.driver, getattr(spec, "anyway", None)) if e is not None for n in names_in(e)}
             needed |= names.union(*(policy.depends.get(n, ()) for n in names))
         stage = _Compiler(policy, only=needed, drivers_of={policy.allocations[i].name for i in targets}).build()
         stages.append(Stage(number, stage.function, tuple(targets), stage.driver_slot))
@@ -195,14 +195,12 @@ class _Compiler:
     def figure(self, figure: Figure) -> None:
         self.owner = Owner(f"{figure.kind} '{figure.name}'" if figure.kind != "total" else f"the total '{figure.name}'",
                            figure.span)
-        if isinstance(figure.expr, ast.Allocate):
-            if figure.expr.driver is not None:
-                driver = self.expr(figure.expr.driver)
-                if not driver.startswith("v"):
-                    slot = self.new_slot()
-                    self.emit(f"v{slot} = {driver}")
-                    driver = f"v{slot}"
-                self.driver_slot[figure.name] = int(driver[1:])
+        if isinstance(figure.expr, (ast.Allocate, ast.Referral)):
+            drivers = [(figure.name, getattr(figure.expr, "driver", None) or getattr(figure.expr, "value", None)),
+                       (figure.name + " anyway", getattr(figure.expr, "anyway", None))]
+            for key, node in drivers:
+                if node is not None:
+                    self.driver_slot[key] = self.slot(self.expr(node))
             if figure.name in self.drivers_of:  # a stage wants the driver, not the share
                 self.owner = None
                 return
@@ -289,6 +287,14 @@ class _Compiler:
 
     def x_Name(self, node):
         return self.names[node.name]
+
+    def slot(self, ref: str) -> int:
+        """The slot holding a value: a constant is copied into one."""
+        if ref.startswith("v"):
+            return int(ref[1:])
+        slot = self.new_slot()
+        self.emit(f"v{slot} = {ref}")
+        return slot
 
     def assign(self, code: str) -> str:
         slot = self.new_slot()

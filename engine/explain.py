@@ -147,6 +147,8 @@ def _explain(decision) -> Explanation:
             line = figure.span.line
             if isinstance(figure.expr, ast.Allocate):
                 substituted = _share_text(decision, figure, plan)
+            elif isinstance(figure.expr, ast.Referral):
+                substituted = _referral_text(decision, figure, plan)
         unrounded = raw if raw is not None and raw != value else None
         steps.append(Step(figure.name, figure.kind, value, figure.unit, formula, substituted or None, line, unrounded))
     tests: List[RuleTest] = []
@@ -163,6 +165,22 @@ def _explain(decision) -> Explanation:
     credit_note = ("counted: " + ", ".join(credits)) if credits else "not counted (this policy defines no credits)"
     return Explanation(decision.id, decision.row, policy.name, policy.filename, policy.currency,
                        str(policy.rounding), credit_note, decision.outcomes, tuple(steps), tuple(tests))
+
+
+def _referral_text(decision, figure, plan) -> str:
+    """Which referred customers brought how much, level by level."""
+    index = next(i for i, a in enumerate(plan.policy.allocations) if a.name == figure.name)
+    share = decision.shares[index]
+    parts = [f"{c.id} {grouped(c.value)}" + (" (came anyway)" if c.anyway else "")
+             + (f" x {percent(c.weight)}" if c.weight != 1 else "") + f" [level {c.level}]"
+             for c in share.contributions]
+    text = " + ".join(parts) if parts else ("no referred customers" if not share.context.startswith("the stored")
+                                            else "")
+    if share.capped:
+        text += f", capped at {grouped(share.amount)}"
+    for note in share.notes:
+        text += f"; note: {note}"
+    return f"{text} = {grouped(share.amount)} [portfolio: {share.context}]"
 
 
 def _share_text(decision, figure, plan) -> str:

@@ -90,6 +90,17 @@ def _render(node, leaf):
         if node.fallback_equal:
             text += " otherwise equally"
         return _CONDITIONAL, text
+    if isinstance(node, ast.Referral):
+        text = f"referred {f(node.value, leaf, _OR)} via {node.via}"
+        if node.levels != 1:
+            text += f" levels {node.levels}"
+        if node.decay != 100:
+            text += f" decay {number(node.decay)}%"
+        if node.cap is not None:
+            text += f" cap {f(node.cap, leaf, _OR)}"
+        if node.anyway_flag is not None:
+            text += f" anyway {node.anyway_flag} {f(node.anyway, leaf, _OR)}"
+        return _CONDITIONAL, text
     raise TypeError(node)
 
 

@@ -25,11 +25,13 @@ MAX_SYNTAX_ERRORS = 25
 
 # A line ending with one of these continues on the next line...
 _CONTINUES_AFTER = frozenset(
-    "PLUS MINUS STAR SLASH OF AND OR NOT WHEN ELSE EQ COMPARE COMMA LPAR IS BETWEEN PER ALLOCATE BY WITHIN OVER".split()
+    "PLUS MINUS STAR SLASH OF AND OR NOT WHEN ELSE EQ COMPARE COMMA LPAR IS BETWEEN PER ALLOCATE BY WITHIN OVER "
+    "REFERRED VIA LEVELS DECAY CAP ANYWAY".split()
 )
 # ...and so does a line whose next line starts with one of these (no statement can).
 _CONTINUES_BEFORE = frozenset(
-    "PLUS MINUS STAR SLASH OF AND OR WHEN ELSE ACTION REASON EQ COMPARE RPAR BY WITHIN OVER".split()
+    "PLUS MINUS STAR SLASH OF AND OR WHEN ELSE ACTION REASON EQ COMPARE RPAR BY WITHIN OVER "
+    "VIA LEVELS DECAY CAP ANYWAY".split()
 )
 
 # Tokens that only ever start a statement: an unclosed parenthesis ends before them.
@@ -385,6 +387,24 @@ class _Builder:
         driver = self.expr(exprs[1]) if "BY" in types else None
         return ast.Allocate(self.expr(exprs[0]), driver, within, "EQUALLY" in types and driver is not None,
                             span=_span_of(tree))
+
+    def s_referral_definition(self, tree, span):
+        _, name, _, referral = tree.children
+        _, value, _, via, *options = referral.children
+        found: dict = {}
+        for option in options:
+            if option.data in found:
+                self.error("duplicate-option", f"'{option.data}' is given twice", _span_of(option), "keep one")
+            found[option.data] = option.children
+        anyway = found.get("anyway")
+        return ast.Definition("credit", name.value, ast.Referral(
+            self.expr(value), via.value,
+            levels=int(_number(found["levels"][1])) if "levels" in found else 1,
+            decay=_number(found["decay"][1]) if "decay" in found else Decimal(100),
+            cap=self.expr(found["cap"][1]) if "cap" in found else None,
+            anyway_flag=anyway[1].value if anyway else None,
+            anyway=self.expr(anyway[2]) if anyway else None,
+            span=_span_of(referral)), span=span)
 
     def s_table(self, tree, span):
         _, name, *rows = tree.children

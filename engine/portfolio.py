@@ -22,6 +22,7 @@ from .compiler import ARITHMETIC_ERRORS, Plan
 from .evaluator import evaluate
 from .formatter import format_expr
 from .money import CONTEXT
+from .checker import ReferralSpec
 from .records import RecordError, validate
 
 _WIDE = decimal.Context(prec=80, rounding=decimal.ROUND_FLOOR, traps=[decimal.InvalidOperation,
@@ -74,13 +75,15 @@ class PortfolioContext:
     label: str
     records: int
     allocations: Dict[str, AllocationContext]
+    referrals: Dict[str, Dict[str, Decimal]] = attrs.field(factory=dict)  # credit → customer id → amount
 
     def as_dict(self) -> dict:
         return {"label": self.label, "records": self.records, "allocations": {
             name: {"driver": a.driver, "groups": [
                 {"group": g, "pool": str(c.pool), "total": str(c.total), "customers": c.customers,
                  "allocated": str(c.allocated)} for g, c in a.groups.items()]}
-            for name, a in self.allocations.items()}}
+            for name, a in self.allocations.items()},
+            "referrals": {name: {i: str(v) for i, v in credits.items()} for name, credits in self.referrals.items()}}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "PortfolioContext":
@@ -88,7 +91,8 @@ class PortfolioContext:
             name: AllocationContext(name, a.get("driver"), {
                 g["group"]: GroupContext(Decimal(g["pool"]), Decimal(g["total"]), int(g["customers"]),
                                          Decimal(g["allocated"])) for g in a["groups"]})
-            for name, a in data["allocations"].items()})
+            for name, a in data["allocations"].items()},
+            {name: {i: Decimal(v) for i, v in credits.items()} for name, credits in data.get("referrals", {}).items()})
 
 
 @attrs.frozen
@@ -134,6 +138,7 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run") -> T
     group_index = {f.name: i for i, f in enumerate(plan.fields)}
     shares: List[List[Any]] = [[] for _ in specs]  # per allocation, per row position: Share or error text
     contexts: Dict[str, AllocationContext] = {}
+    referrals: Dict[str, Dict[str, Decimal]] = {}
     rows = 0
     for stage in plan.stages:
         drivers: Dict[int, List] = {i: [] for i in stage.allocations}
@@ -153,11 +158,18 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run") -> T
                 if slots is None:
                     drivers[index].append(None)
                     continue
+                if isinstance(spec, ReferralSpec):
+                    drivers[index].append(_referral_entry(plan, stage, spec, values, slots, group_index))
+                    continue
                 group = values[group_index[spec.within]] if spec.within else None
                 driver = slots[stage.driver_slot[spec.name]] if spec.driver is not None else Decimal(1)
                 drivers[index].append((group, max(driver, Decimal(0))))
         for index in stage.allocations:
-            shares[index], contexts[specs[index].name] = _share_out(policy, specs[index], drivers[index], label)
+            spec = specs[index]
+            if isinstance(spec, ReferralSpec):
+                shares[index], referrals[spec.name] = _credit_network(policy, spec, drivers[index], label)
+            else:
+                shares[index], contexts[spec.name] = _share_out(policy, spec, drivers[index], label)
     summary: Dict[str, Any] = {}
 
     def results() -> Iterator:
@@ -179,6 +191,8 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run") -> T
                 yield error
                 continue
             for share in decision.shares:
+                if isinstance(share, ReferralShare):
+                    continue
                 key = (share.allocation, share.group)
                 allocated[key] = allocated.get(key, Decimal(0)) + share.amount
             for name, slot in plan.pool_uses:
@@ -197,7 +211,7 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run") -> T
             group: attrs.evolve(g, allocated=allocated.get((name, group), Decimal(0)))
             for group, g in a.groups.items()}) for name, a in contexts.items()}
         return PortfolioSummary(
-            PortfolioContext(label, summary.get("records", rows), decided),
+            PortfolioContext(label, summary.get("records", rows), decided, referrals),
             tuple(_pool_use(pool, summary.get("uses", {}).get(pool.name, Decimal(0))) for pool in policy.pools))
 
     return results(), finish
@@ -216,11 +230,16 @@ def shares_from_context(plan: Plan, values: tuple, context: PortfolioContext) ->
     specs = plan.policy.allocations
     group_index = {f.name: i for i, f in enumerate(plan.fields)}
     shares: List[Any] = [None] * len(specs)
+    key = values[group_index[plan.policy.key]]
     for stage in plan.stages:
         with decimal.localcontext(CONTEXT):
-            slots = stage.function(values, tuple(s.amount if isinstance(s, Share) else None for s in shares))
+            slots = stage.function(values, tuple(getattr(s, "amount", None) for s in shares))
             for index in stage.allocations:
                 spec = specs[index]
+                if isinstance(spec, ReferralSpec):
+                    amount = context.referrals.get(spec.name, {}).get(key, Decimal("0.00"))
+                    shares[index] = ReferralShare(spec.name, amount, (), False, (), context.label)
+                    continue
                 group = values[group_index[spec.within]] if spec.within else None
                 found = context.allocations[spec.name].groups.get(group)
                 if found is None:
@@ -235,6 +254,89 @@ def shares_from_context(plan: Plan, values: tuple, context: PortfolioContext) ->
                 amount = (found.pool * driver / total).quantize(plan.policy.rounding.quantum, plan.policy.rounding.rounding)
                 shares[index] = Share(spec.name, group, found.pool, driver, total, amount, False, context.label, basis)
     return tuple(shares)
+
+
+@attrs.frozen
+class Contribution:
+    """What one referred customer brought its referrer, at which level and weight."""
+
+    level: int
+    id: str
+    value: Decimal
+    weight: Decimal
+    anyway: bool  # would have come anyway: brings the `anyway` value
+
+
+@attrs.frozen
+class ReferralShare:
+    """A customer's referral credit, with every contribution behind it."""
+
+    allocation: str
+    amount: Decimal
+    contributions: Tuple[Contribution, ...]
+    capped: bool
+    notes: Tuple[str, ...]  # self-referrals, cycles, unknown referrers
+    context: str
+
+
+def _referral_entry(plan: Plan, stage, spec, values: tuple, slots: tuple, index: Dict[str, int]):
+    """(id, referrer id, came anyway, value brought, value brought if it came anyway)."""
+    flag = bool(values[index[spec.anyway_flag]]) if spec.anyway_flag else False
+    anyway = slots[stage.driver_slot[spec.name + " anyway"]] if spec.anyway is not None else None
+    return (values[index[plan.policy.key]], values[index[spec.via]], flag,
+            slots[stage.driver_slot[spec.name]], anyway)
+
+
+def _credit_network(policy, spec, entries: List, label: str):
+    """Every customer's credit for the customers it brought in, level by level; never loops."""
+    by_id: Dict[str, int] = {}
+    for position, entry in enumerate(entries):
+        if entry is not None:
+            by_id.setdefault(entry[0], position)
+    notes: Dict[int, List[str]] = {}
+    children: Dict[str, List[int]] = {}
+    for position, entry in enumerate(entries):
+        if entry is None or entry[1] is None:
+            continue
+        own, link = entry[0], entry[1]
+        if link == own:
+            notes.setdefault(position, []).append(f"{spec.via} names the customer itself: no one is credited")
+        elif link not in by_id:
+            notes.setdefault(position, []).append(f"{spec.via} '{link}' is not a customer of this portfolio: "
+                                                  "no one is credited")
+        else:
+            children.setdefault(link, []).append(position)
+    out: List[Any] = [None] * len(entries)
+    credits: Dict[str, Decimal] = {}
+    factor = spec.decay / 100
+    rounding = policy.rounding
+    for position, entry in enumerate(entries):
+        if entry is None:
+            continue
+        seen = {entry[0]}
+        frontier, contributions, weight = list(children.get(entry[0], ())), [], Decimal(1)
+        for level in range(1, spec.levels + 1):
+            following = []
+            for child in frontier:
+                child_id, _, came_anyway, value, anyway_value = entries[child]
+                if child_id in seen:
+                    notes.setdefault(position, []).append(f"the referrals loop back through '{child_id}': "
+                                                          "counted once")
+                    continue
+                seen.add(child_id)
+                brought = anyway_value if came_anyway and spec.anyway is not None else value
+                contributions.append(Contribution(level, child_id, brought, weight, came_anyway))
+                following.extend(children.get(child_id, ()))
+            frontier, weight = following, weight * factor
+        with decimal.localcontext(CONTEXT):
+            total = sum((c.value * c.weight for c in contributions), Decimal(0))
+            capped = spec.cap is not None and total > spec.cap
+            amount = (spec.cap if capped else total).quantize(rounding.quantum, rounding.rounding)
+        out[position] = ReferralShare(spec.name, amount, tuple(contributions), capped,
+                                      tuple(notes.get(position, ())), label)
+        if amount:
+            credits[entry[0]] = amount
+    return out, credits
 
 
 def _values(plan: Plan, raw, row) -> Optional[tuple]:

@@ -459,8 +459,8 @@ def render_html(report: Report) -> str:
         "<body>",
         "<header>",
         f"<h1>Customer profitability report</h1>",
-        f'<p class="sub">Policy <b>{_e(report.policy_name)}</b>{version} · amounts in {cur} · '
-        f"{key} is the policy's measure <code>{key}</code></p>",
+        f'<p class="sub">Policy <b>{_e(report.policy_name)}</b>{version} · amounts in {cur}'
+        + (f" · profit here is the policy's measure <code>{key}</code>" if key != "profit" else "") + "</p>",
         "</header>",
         _cards(report),
         '<section id="whale">',
@@ -587,8 +587,11 @@ def _chart(report: Report) -> str:
     px, py = x(report.peak_customers / n), y(float(report.peak))
     peak_label = (f"peak {percent_text(report.peak_percent)} " if report.peak_percent is not None else "peak ")
     peak_label += f"({grouped(report.peak)} {report.currency}) at {share_text(report.peak_share)} of customers"
-    anchor = "start" if px < _LEFT + plot_w * 0.55 else "end"
-    lx = px + 10 if anchor == "start" else px - 10
+    width = len(peak_label) * 7.4  # DejaVu Sans Bold at 12 units: about 7.4 units a character
+    if px + 10 + width <= _W - _RIGHT:
+        anchor, lx = "start", px + 10
+    else:
+        anchor, lx = "end", max(px - 10, _LEFT + width)
     out.append(f'<line class="peak-line" x1="{px:.1f}" y1="{py:.1f}" x2="{px:.1f}" y2="{_H - _BOTTOM}"/>')
     out.append(f'<circle class="peak" cx="{px:.1f}" cy="{py:.1f}" r="5.5"/>')
     out.append(f'<text class="peak-label" x="{lx:.1f}" y="{max(py - 10, _TOP_MARGIN - 8):.1f}" '

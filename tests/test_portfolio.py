@@ -179,3 +179,70 @@ def test_cli_portfolio_from_stdin_with_saved_context(tmp_path, monkeypatch, caps
     code = cli.main(["run", str(path), "-", "--format", "json", "--context", str(context)])
     out, _ = capsys.readouterr()
     assert code == 0 and json.loads(out)["figures"]["centre"] == "5.00"
+
+
+# ---- the referral network ---------------------------------------------------------------
+
+REFERRAL = """policy "ref"
+currency EUR
+record c
+  id          text key
+  revenue     money
+  acquisition money default 0
+  referred_by text optional
+  came_anyway yes/no default no
+credit word_of_mouth = referred 10% of revenue via referred_by levels 2 decay 50% cap 1,000 EUR
+                       anyway came_anyway acquisition
+classify k
+  any otherwise
+"""
+
+NETWORK = [
+    {"id": "A", "revenue": "100"},
+    {"id": "B", "revenue": "1000", "referred_by": "A"},
+    {"id": "C", "revenue": "2000", "referred_by": "B"},
+    {"id": "D", "revenue": "500", "referred_by": "A", "came_anyway": "yes", "acquisition": "80"},
+    {"id": "E", "revenue": "1", "referred_by": "E"},
+    {"id": "F", "revenue": "1", "referred_by": "ZZ"},
+    {"id": "G", "revenue": "50000", "referred_by": "C"},
+    {"id": "H", "revenue": "10", "referred_by": "I"},
+    {"id": "I", "revenue": "20", "referred_by": "H"},
+]
+
+
+def test_referral_credit_levels_decay_anyway_and_cap():
+    run = load_policy(REFERRAL).evaluate_portfolio(NETWORK)
+    credit = {d.id: d.figures["word_of_mouth"] for d in run.results}
+    # A: B brings 10% of 1,000; D came anyway so brings only its acquisition 80; C at level 2 at 50%: 200 * 0.5
+    assert credit["A"] == D("280.00")
+    assert credit["B"] == D("1000.00")  # 200 + 50% of 5,000 = 2,700, capped at 1,000
+    assert credit["G"] == D("0.00")
+    text = str(run.results[0].explain())
+    assert "B 100.00 [level 1] + D 80.00 (came anyway) [level 1] + C 200.00 x 50% [level 2] = 280.00" in text
+    assert "capped at 1,000.00" in str(run.results[1].explain())
+
+
+def test_self_referral_unknown_referrer_and_cycles_never_loop():
+    run = load_policy(REFERRAL).evaluate_portfolio(NETWORK)
+    by_id = {d.id: d for d in run.results}
+    assert by_id["E"].figures["word_of_mouth"] == 0 and "names the customer itself" in str(by_id["E"].explain())
+    assert "'ZZ' is not a customer of this portfolio" in str(by_id["F"].explain())
+    # H and I refer each other: each is credited for the other once, and the loop is noted
+    assert by_id["H"].figures["word_of_mouth"] == D("2.00")
+    assert "loop back" in str(by_id["H"].explain())
+
+
+def test_referral_credit_from_a_stored_context():
+    policy = load_policy(REFERRAL)
+    run = policy.evaluate_portfolio(NETWORK)
+    assert policy.evaluate({"id": "A", "revenue": "5"}, context=run.context).figures["word_of_mouth"] == D("280.00")
+    assert policy.evaluate({"id": "NEW", "revenue": "5"}, context=run.context).figures["word_of_mouth"] == 0
+
+
+def test_referral_value_cannot_depend_on_the_credit_itself():
+    text = REFERRAL.replace("referred 10% of revenue", "referred 10% of profit").replace(
+        "classify k", "measure profit = revenue + credits\nclassify k")
+    with pytest.raises(PolicyError) as error:
+        load_policy(text)
+    cycle = [d for d in error.value.diagnostics if d.code == "cycle"]
+    assert cycle and "cannot depend on 'word_of_mouth'" in cycle[0].help
