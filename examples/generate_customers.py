@@ -14,12 +14,21 @@ quarter of the customers come out unprofitable under the standard policy (about
 Usage::
 
     python examples/generate_customers.py [--count N] [--seed S] [--output FILE]
+    python examples/generate_customers.py --portfolio [--count N] [--seed S] [--output FILE]
 
 Defaults: 600 customers, seed 2026, ``examples/customers.csv``; ``--output -``
-writes to stdout.  As a library::
+writes to stdout.  With ``--portfolio`` (defaults 800 customers,
+``examples/portfolio_customers.csv``) four columns are added -- channel,
+support_minutes, referred_by, came_anyway -- and referrals/referral_revenue
+follow the referral network; see ``generate_portfolio`` and
+examples/README.md.  As a library::
 
     from generate_customers import generate, COLUMNS
     for row in generate(100_000, seed=7):   # dicts of str keyed by COLUMNS
+        ...
+
+    from generate_customers import generate_portfolio, PORTFOLIO_COLUMNS
+    for row in generate_portfolio(100_000, seed=7):
         ...
 
 ``generate`` is a generator: memory stays flat however many rows are asked for.
@@ -61,6 +70,23 @@ under policies/standard.policy, rounding each line half-up to the cent:
             85,000.00), i.e. equal to the break_even threshold: "profit >
             break_even" is false, so it is break-even if "between" includes
             its bounds.
+
+The portfolio rows (--portfolio) are these same rows, plus the four columns,
+with referrals and referral_revenue recomputed from referred_by.  Its own
+network edge cases, also at fixed ids (complete when --count >= 240):
+
+    C-1034  hub: not referred; refers exactly 18 customers (HUB_REFEREES).
+    C-1040 -> C-1101 -> C-1160 -> C-1215
+            a 3-level chain below the hub's referee C-1040 (C-1215 is 4
+            links from the hub).
+    C-1111  self-referral: referred_by C-1111 (so referrals 1 and
+            referral_revenue its own revenue).
+    C-1122, C-1133
+            2-cycle: each is referred_by the other (C-1122 names a later id).
+    C-1144  referred_by C-0000, an id that is not in the file.
+The classic edge cases above except C-1066 refer nobody in the portfolio, so
+their outcomes are unchanged, except C-1034 (the hub) and C-1077 (0 referrals
+instead of 2: profit 307,242.00).
 """
 
 from __future__ import annotations
@@ -71,6 +97,7 @@ import math
 import os
 import random
 import sys
+from collections import deque
 from typing import Iterator
 
 COLUMNS = (
@@ -384,13 +411,222 @@ def generate(count: int = DEFAULT_COUNT,
         yield row
 
 
-def write_csv(rows, stream) -> int:
-    """Write the header and ``rows`` to ``stream``; return the number of rows."""
+# --- portfolio: channel, call-centre minutes and the referral network -------
+#
+# generate_portfolio() takes the rows of generate() (same seed, same values)
+# and adds four columns.  Everything it adds comes from a second generator,
+# random.Random(f"portfolio-{seed}"), so the base columns stay exactly those of
+# generate(), except referrals and referral_revenue, which are recomputed from
+# the network: the number of rows whose referred_by is this id and the sum of
+# their revenue.
+#
+# The network is built forward: when customer i is created it draws how many
+# later customers it will refer (usually none, sometimes 1-3, for a few hubs
+# 8-35) and where they come, at most REFERRAL_WINDOW ids later (short gaps
+# are likelier).  Customer j is referred by whoever claimed its id first.  So a
+# row can only be written once the REFERRAL_WINDOW rows after it exist, to know
+# its referees' revenue: memory is a buffer of that many rows plus the pending
+# claims, flat in the number of rows.  Depth (links up to a customer nobody
+# referred) is capped at MAX_REFERRAL_DEPTH.
+
+PORTFOLIO_COLUMNS = COLUMNS + (
+    "channel", "support_minutes", "referred_by", "came_anyway")
+PORTFOLIO_DEFAULT_COUNT = 800
+PORTFOLIO_OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "portfolio_customers.csv")
+CHANNELS = ("direct", "wholesale", "online")
+REFERRAL_WINDOW = 1000         # a referee is at most this many ids later
+MAX_REFERRAL_DEPTH = 4         # a -> b -> c -> d -> e, counted from a
+_REF_GAP_MEAN = 120.0          # mean gap (in ids) between referrer and referee
+_P_HUB = 0.0065                # refers 8-35 customers
+_P_REFERRER = 0.095            # refers 1-3 customers
+_P_NO_MINUTES = 0.05           # call-centre time not logged
+
+
+def _cid(index: int) -> str:
+    return f"C-{FIRST_ID + index}"
+
+
+def _index(cid: str) -> int:
+    """'C-1034' -> 33; ids outside the file (C-0000) give a negative index."""
+    return int(cid[2:]) - FIRST_ID
+
+
+# Deliberate network edge cases.  These rows have a fixed referred_by (empty
+# for the hub) and never refer anyone at random; nothing else refers them.
+NETWORK_HUB = "C-1034"                       # also the "referral rescue" row
+HUB_REFEREES = (
+    "C-1035", "C-1038", "C-1040", "C-1047", "C-1051", "C-1055", "C-1062",
+    "C-1070", "C-1074", "C-1083", "C-1095", "C-1108", "C-1117", "C-1129",
+    "C-1150", "C-1172", "C-1196", "C-1240")
+HUB_CHAIN = ("C-1040", "C-1101", "C-1160", "C-1215")   # each refers the next
+SELF_REFERRAL = "C-1111"
+TWO_CYCLE = ("C-1122", "C-1133")              # each referred by the other
+UNKNOWN_REFERRER = ("C-1144", "C-0000")       # referred by an id not in the file
+
+NETWORK_EDGE_CASES: dict[str, str] = {NETWORK_HUB: ""}
+NETWORK_EDGE_CASES.update({cid: NETWORK_HUB for cid in HUB_REFEREES})
+NETWORK_EDGE_CASES.update(
+    {HUB_CHAIN[k + 1]: HUB_CHAIN[k] for k in range(len(HUB_CHAIN) - 1)})
+NETWORK_EDGE_CASES[SELF_REFERRAL] = SELF_REFERRAL
+NETWORK_EDGE_CASES[TWO_CYCLE[0]] = TWO_CYCLE[1]
+NETWORK_EDGE_CASES[TWO_CYCLE[1]] = TWO_CYCLE[0]
+NETWORK_EDGE_CASES[UNKNOWN_REFERRER[0]] = UNKNOWN_REFERRER[1]
+
+# Depth of the fixed rows, for the depth cap (cycles count as "full").
+_FIXED_DEPTH = {_index(NETWORK_HUB): 0}
+_FIXED_DEPTH.update({_index(c): 1 for c in HUB_REFEREES})
+_FIXED_DEPTH.update({_index(c): d + 1 for d, c in enumerate(HUB_CHAIN)})
+_FIXED_DEPTH.update({_index(c): MAX_REFERRAL_DEPTH
+                     for c in (SELF_REFERRAL,) + TWO_CYCLE})
+_FIXED_DEPTH[_index(UNKNOWN_REFERRER[0])] = 1
+_FIXED_REFERRER = {_index(c): r for c, r in NETWORK_EDGE_CASES.items()}
+# The profitability edge cases of customers.csv keep 0 referrals (so their
+# outcomes do not move); C-1066 is an ordinary row, C-1034 is the hub.
+_NO_RANDOM_REFERRALS = frozenset(
+    [_index(c) for c in NETWORK_EDGE_CASES]
+    + [_index(c) for c in EDGE_CASES if c not in ("C-1066", NETWORK_HUB)])
+
+assert len(HUB_REFEREES) >= 15
+assert all(_index(r) < _index(c) and _index(c) - _index(r) <= REFERRAL_WINDOW
+           for c, r in NETWORK_EDGE_CASES.items()
+           if r and c not in TWO_CYCLE and c != SELF_REFERRAL
+           and _index(r) >= 0)
+assert abs(_index(TWO_CYCLE[1]) - _index(TWO_CYCLE[0])) <= REFERRAL_WINDOW
+
+
+def _cents(money: str) -> int:
+    """'1234.56' -> 123456 (the generator's own two-decimal format)."""
+    return int(money.replace(".", ""))
+
+
+def generate_portfolio(count: int = PORTFOLIO_DEFAULT_COUNT,
+                       seed: int = DEFAULT_SEED) -> Iterator[dict[str, str]]:
+    """Yield ``count`` rows keyed by ``PORTFOLIO_COLUMNS``: the rows of
+    ``generate(count, seed)`` plus channel, support_minutes, referred_by and
+    came_anyway, with referrals/referral_revenue matching the network."""
+    if count < 0:
+        raise ValueError("count must be >= 0")
+    rng = random.Random(f"portfolio-{seed}")
+    rand = rng.random
+    normal = rng.normalvariate
+    expo = rng.expovariate
+    window = REFERRAL_WINDOW
+    max_depth = MAX_REFERRAL_DEPTH
+    gap_rate = 1.0 / _REF_GAP_MEAN
+    fixed_referrer, fixed_depth = _FIXED_REFERRER, _FIXED_DEPTH
+    no_random = _NO_RANDOM_REFERRALS
+    ln_min, span = _LN_MIN_REV, _LN_SPAN
+    money = _money
+
+    claims: dict[int, tuple[int, int]] = {}   # referee -> (referrer, depth)
+    totals: dict[int, list[int]] = {}         # buffered row -> [count, cents]
+    forward: dict[int, list[int]] = {}        # referrals to not-yet-made rows
+    buffer: deque[dict[str, str]] = deque()
+    first_buffered = 0
+
+    for j, row in enumerate(generate(count, seed)):
+        rev = _cents(row["revenue"])
+        size = (math.log(rev / 100.0) - ln_min) / span if rev >= 500_000 else 0.0
+
+        # channel: direct dominates; small accounts buy online more often,
+        # mid-sized ones through wholesale partners
+        u = rand()
+        p_online = 0.30 - 0.24 * size
+        p_wholesale = 0.22 + 0.10 * size
+        channel = ("online" if u < p_online else
+                   "wholesale" if u < p_online + p_wholesale else "direct")
+
+        # call-centre minutes: the support hours give or take ~15 %, and
+        # none logged for some accounts
+        noise = normal(0.0, 0.15)
+        if rand() < _P_NO_MINUTES:
+            minutes = 0
+        else:
+            minutes = int(_cents(row["support_hours"]) * 6 * (1.0 + noise) + 0.5)
+            if minutes < 0:
+                minutes = 0
+
+        # who referred this customer
+        claim = claims.pop(j, None)
+        fixed = fixed_referrer.get(j)
+        if fixed is not None:
+            referred_by = fixed
+            referrer = _index(fixed) if fixed else None
+            depth = fixed_depth[j]
+        elif claim is not None:
+            referrer, depth = claim
+            referred_by = _cid(referrer)
+        else:
+            referred_by, referrer, depth = "", None, 0
+        u = rand()
+        if referred_by:
+            came = "yes" if u < (0.45 if channel == "online" else 0.25) else "no"
+        else:
+            came = ""
+
+        # whom this customer will refer (claims on later ids)
+        u = rand()
+        if u < _P_HUB:
+            k = 8 + int(28 * rand() ** 2)
+        elif u < _P_HUB + _P_REFERRER:
+            k = 1 + int(3 * rand() ** 2)
+        else:
+            k = 0
+        if k and depth < max_depth and j not in no_random:
+            last = j + window
+            for _ in range(k):
+                slot = j + 1 + int(expo(gap_rate))
+                while slot <= last and (slot in claims or slot in fixed_referrer):
+                    slot += 1
+                if slot <= last:
+                    claims[slot] = (j, depth + 1)
+
+        # referral totals: this row's own, then credit its referrer
+        totals[j] = forward.pop(j, None) or [0, 0]
+        if referrer is not None and referrer >= 0:
+            acc = totals.get(referrer)
+            if acc is None:
+                if referrer < j:          # already written: cannot happen
+                    raise AssertionError(f"referrer {referrer} of {j} flushed")
+                acc = forward.setdefault(referrer, [0, 0])
+            acc[0] += 1
+            acc[1] += rev
+
+        row["channel"] = channel
+        row["support_minutes"] = str(minutes)
+        row["referred_by"] = referred_by
+        row["came_anyway"] = came
+        buffer.append(row)
+
+        # a row is complete once every id that may name it has been made
+        while first_buffered + window <= j:
+            out = buffer.popleft()
+            n, cents = totals.pop(first_buffered)
+            out["referrals"] = str(n)
+            out["referral_revenue"] = money(cents)
+            first_buffered += 1
+            yield out
+
+    while buffer:
+        out = buffer.popleft()
+        n, cents = totals.pop(first_buffered)
+        out["referrals"] = str(n)
+        out["referral_revenue"] = money(cents)
+        first_buffered += 1
+        yield out
+
+
+def write_csv(rows, stream, columns=COLUMNS) -> int:
+    """Write the header and ``rows`` to ``stream``; return the number of rows.
+
+    Pass ``columns=PORTFOLIO_COLUMNS`` for rows of ``generate_portfolio``.
+    """
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     n = 0
     for row in rows:
-        writer.writerow([row[c] for c in COLUMNS])
+        writer.writerow([row[c] for c in columns])
         n += 1
     return n
 
@@ -398,21 +634,39 @@ def write_csv(rows, stream) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Generate deterministic B2B-distributor customer records (CSV).")
-    parser.add_argument("--count", type=int, default=DEFAULT_COUNT,
-                        help=f"number of customers (default {DEFAULT_COUNT})")
+    parser.add_argument("--portfolio", action="store_true",
+                        help="add channel, support_minutes, referred_by and "
+                             "came_anyway, with referrals/referral_revenue "
+                             "taken from the referral network (defaults: "
+                             f"{PORTFOLIO_DEFAULT_COUNT} rows, "
+                             "examples/portfolio_customers.csv)")
+    parser.add_argument("--count", type=int, default=None,
+                        help=f"number of customers (default {DEFAULT_COUNT}, "
+                             f"{PORTFOLIO_DEFAULT_COUNT} with --portfolio)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
                         help=f"random seed (default {DEFAULT_SEED})")
-    parser.add_argument("--output", default=DEFAULT_OUTPUT,
+    parser.add_argument("--output", default=None,
                         help="output file, '-' for stdout "
-                             "(default examples/customers.csv next to this script)")
+                             "(default examples/customers.csv next to this "
+                             "script, examples/portfolio_customers.csv with "
+                             "--portfolio)")
     args = parser.parse_args(argv)
+    if args.count is None:
+        args.count = PORTFOLIO_DEFAULT_COUNT if args.portfolio else DEFAULT_COUNT
+    if args.output is None:
+        args.output = PORTFOLIO_OUTPUT if args.portfolio else DEFAULT_OUTPUT
     if args.count < 0:
         parser.error("--count must be >= 0")
 
-    rows = generate(args.count, args.seed)
+    if args.portfolio:
+        rows = generate_portfolio(args.count, args.seed)
+        columns = PORTFOLIO_COLUMNS
+    else:
+        rows = generate(args.count, args.seed)
+        columns = COLUMNS
     if args.output == "-":
         try:
-            write_csv(rows, sys.stdout)
+            write_csv(rows, sys.stdout, columns)
             sys.stdout.flush()
         except BrokenPipeError:           # e.g. piped into `head`
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -420,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     else:
         with open(args.output, "w", encoding="utf-8", newline="") as f:
-            write_csv(rows, f)
+            write_csv(rows, f, columns)
     return 0
 
 
