@@ -185,7 +185,7 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run") -> T
             try:
                 if problem is not None:
                     raise RecordError(problem, row=row, id=_id(plan, raw))
-                row_shares = tuple(s[position] for s in shares)
+                row_shares = tuple(_materialize(spec, s[position], label) for spec, s in zip(specs, shares))
                 decision = evaluate(plan, raw, row, lambda values, found=row_shares: found)
             except RecordError as error:
                 yield error
@@ -332,8 +332,11 @@ def _credit_network(policy, spec, entries: List, label: str):
             total = sum((c.value * c.weight for c in contributions), Decimal(0))
             capped = spec.cap is not None and total > spec.cap
             amount = (spec.cap if capped else total).quantize(rounding.quantum, rounding.rounding)
-        out[position] = ReferralShare(spec.name, amount, tuple(contributions), capped,
-                                      tuple(notes.get(position, ())), label)
+        if contributions or position in notes:
+            out[position] = ReferralShare(spec.name, amount, tuple(contributions), capped,
+                                          tuple(notes.get(position, ())), label)
+        else:
+            out[position] = amount  # compact: nobody referred, nothing to explain
         if amount:
             credits[entry[0]] = amount
     return out, credits
@@ -355,8 +358,22 @@ def _id(plan: Plan, raw) -> Optional[str]:
 
 
 def _amount(shares: List[Any], position: int):
-    share = shares[position] if position < len(shares) else None
-    return share.amount if isinstance(share, Share) else None
+    entry = shares[position] if position < len(shares) else None
+    if isinstance(entry, tuple):
+        return entry[0]
+    if isinstance(entry, Decimal):
+        return entry
+    return getattr(entry, "amount", None)
+
+
+def _materialize(spec, entry, label: str):
+    """The Share or ReferralShare a decision keeps, from the compact entry a stage stored."""
+    if isinstance(entry, tuple):
+        amount, bonus, weight, (group, pool, total, basis) = entry
+        return Share(spec.name, group, pool, weight, total, amount, bonus, label, basis)
+    if isinstance(entry, Decimal):
+        return ReferralShare(spec.name, entry, (), False, (), label)
+    return entry
 
 
 def _share_out(policy, spec, drivers: List, label: str):
@@ -389,9 +406,10 @@ def _share_out(policy, spec, drivers: List, label: str):
         if equal:
             basis = "equal" if spec.driver is None else "fallback"
             weights = [Decimal(1)] * len(positions)
+        info = (group, pool, sum(weights, Decimal(0)), basis)
         parts = distribute(pool, weights, quantum)
         for position, weight, (amount, bonus) in zip(positions, weights, parts):
-            out[position] = Share(spec.name, group, pool, weight, sum(weights, Decimal(0)), amount, bonus, label, basis)
+            out[position] = (amount, bonus, weight, info)  # compact: a Share is made only when deciding
         context[group] = GroupContext(pool, total, len(positions), pool)
     if table is not None:
         for group, amount in table.items():

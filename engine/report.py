@@ -125,7 +125,7 @@ class Report:
     # The whale curve: customers ranked from most to least profitable.
     ranked: int  # customers on the curve (every decision whose key figure is an amount)
     curve: Tuple[WhalePoint, ...]  # from 0 customers to all of them; sampled above CURVE_POINTS customers
-    deciles: Tuple[WhalePoint, ...]  # the top 10%, 20%, ... 100% of customers
+    deciles: Tuple[WhalePoint, ...]  # the top 10%, 20%, ... 100% of customers (each count once)
     total_profit: Decimal
     peak: Decimal  # the highest cumulative profit
     peak_customers: int  # the fewest top customers that earn it
@@ -243,7 +243,8 @@ class _Builder:
             picks = range(n + 1)
         else:
             picks = sorted({round(i * n / CURVE_POINTS) for i in range(CURVE_POINTS + 1)} | {peak_at})
-        deciles = tuple(point(n * tenth // 10) for tenth in range(1, 11)) if n else ()
+        # Under ten customers some tenths would repeat (or be nobody): each count appears once.
+        deciles = tuple(point(k) for k in sorted({n * tenth // 10 for tenth in range(1, 11)} - {0}))
         negatives = [c.profit for c in customers if c.profit < 0]
         bottom = customers[-TOP:][::-1] if n > TOP else customers[::-1]
         if self.has_credits:
@@ -405,6 +406,7 @@ svg .axis { stroke: #8a94a3; stroke-width: 1; }
 svg .zero { stroke: #8a94a3; stroke-width: 1; }
 svg .reference { stroke: var(--good); stroke-width: 1.5; stroke-dasharray: 6 4; }
 svg .reference-label { font-size: 11px; fill: var(--good); }
+svg .halo { paint-order: stroke; stroke: #fff; stroke-width: 4px; stroke-linejoin: round; }
 svg .curve { fill: none; stroke: var(--accent); stroke-width: 2.5; stroke-linejoin: round; }
 svg .area { fill: var(--accent); opacity: .08; }
 svg .peak { fill: var(--bad); stroke: #fff; stroke-width: 1.5; }
@@ -576,13 +578,6 @@ def _chart(report: Report) -> str:
     path = "M" + " L".join(f"{cx:.2f} {cy:.2f}" for cx, cy in coords)
     out.append(f'<path class="area" d="{path} L{coords[-1][0]:.2f} {y(0):.2f} L{coords[0][0]:.2f} {y(0):.2f} Z"/>')
     out.append(f'<path class="curve" d="{path}"/>')
-    # the reference line: 100% of profit (the total), across the whole width
-    ref_label = "100% of total profit" if by_percent else "total profit"
-    ref_label += f" = {grouped(report.total_profit)} {report.currency}"
-    ry = y(total)
-    out.append(f'<line class="reference" x1="{_LEFT}" y1="{ry:.1f}" x2="{_W - _RIGHT}" y2="{ry:.1f}"/>')
-    out.append(f'<text class="reference-label" x="{_W - _RIGHT - 4}" y="{ry + 15:.1f}" text-anchor="end">'
-               f"{_e(ref_label)}</text>")
     # the peak
     px, py = x(report.peak_customers / n), y(float(report.peak))
     peak_label = (f"peak {percent_text(report.peak_percent)} " if report.peak_percent is not None else "peak ")
@@ -592,9 +587,17 @@ def _chart(report: Report) -> str:
         anchor, lx = "start", px + 10
     else:
         anchor, lx = "end", max(px - 10, _LEFT + width)
+    # under the labels: the peak's share of customers, down to the axis
     out.append(f'<line class="peak-line" x1="{px:.1f}" y1="{py:.1f}" x2="{px:.1f}" y2="{_H - _BOTTOM}"/>')
+    # the reference line: 100% of profit (the total), across the whole width
+    ref_label = "100% of total profit" if by_percent else "total profit"
+    ref_label += f" = {grouped(report.total_profit)} {report.currency}"
+    ry = y(total)
+    out.append(f'<line class="reference" x1="{_LEFT}" y1="{ry:.1f}" x2="{_W - _RIGHT}" y2="{ry:.1f}"/>')
+    out.append(f'<text class="reference-label halo" x="{_W - _RIGHT - 4}" y="{ry + 15:.1f}" text-anchor="end">'
+               f"{_e(ref_label)}</text>")
     out.append(f'<circle class="peak" cx="{px:.1f}" cy="{py:.1f}" r="5.5"/>')
-    out.append(f'<text class="peak-label" x="{lx:.1f}" y="{max(py - 10, _TOP_MARGIN - 8):.1f}" '
+    out.append(f'<text class="peak-label halo" x="{lx:.1f}" y="{max(py - 10, _TOP_MARGIN - 8):.1f}" '
                f'text-anchor="{anchor}">{_e(peak_label)}</text>')
     out.append("</svg>")
     sampled = (f" The curve is drawn through {len(report.curve):,} of the {n + 1:,} points (it is concave, "
