@@ -68,22 +68,27 @@ def evaluate(plan: Plan, record: Mapping[str, Any], row: Optional[int] = None,
     A policy with allocations needs `shares_for`: given the record's values, its share of
     each pool (from a portfolio run or a stored portfolio context).
     """
-    policy = plan.policy
     with decimal.localcontext(CONTEXT):
-        values, record_id = validate(record, plan.fields, plan.key_column, policy.currency, row)
-        shares: tuple = ()
-        if plan.stages and shares_for is None:
-            raise RecordError("this policy shares pooled costs over the portfolio: evaluate the whole "
-                              "portfolio, or give a stored portfolio context", row=row, id=record_id)
-        try:
-            if plan.stages:
-                shares = shares_for(values)
-                problem = next((s for s in shares if isinstance(s, str)), None)
-                if problem is not None:
-                    raise RecordError(problem, row=row, id=record_id)
-            slots = plan.function(values, tuple(s.amount for s in shares))
-        except ARITHMETIC_ERRORS as error:
-            raise _arithmetic_error(plan, error, values, row, record_id) from None
+        values, record_id = validate(record, plan.fields, plan.key_column, plan.policy.currency, row)
+        return decide(plan, values, record_id, row, shares_for)
+
+
+def decide(plan: Plan, values: tuple, record_id: Optional[str], row: Optional[int],
+           shares_for: Optional[Callable[[tuple], tuple]] = None) -> Decision:
+    """Decide a record whose values are already validated (in the engine's decimal context)."""
+    shares: tuple = ()
+    if plan.stages and shares_for is None:
+        raise RecordError("this policy shares pooled costs over the portfolio: evaluate the whole "
+                          "portfolio, or give a stored portfolio context", row=row, id=record_id)
+    try:
+        if plan.stages:
+            shares = shares_for(values)
+            problem = next((s for s in shares if isinstance(s, str)), None)
+            if problem is not None:
+                raise RecordError(problem, row=row, id=record_id)
+        slots = plan.function(values, tuple(s.amount for s in shares))
+    except ARITHMETIC_ERRORS as error:
+        raise _arithmetic_error(plan, error, values, row, record_id) from None
     outcomes = tuple(table[slots[slot]] for slot, table in plan.outcome_tables)
     return Decision(record_id, row, outcomes, plan, slots, shares)
 

@@ -88,7 +88,7 @@ class Policy:
     def evaluate_portfolio(self, records: Iterable[Mapping[str, Any]]) -> "PortfolioRun":
         """Decide every record of a portfolio, sharing pooled costs exactly over all of them."""
         rows = list(enumerate(records, start=1))
-        return run_portfolio(self._plan, lambda: rows)
+        return run_portfolio(self._plan, lambda: rows, keep_values=True)
 
     def evaluate_many(self, records: Iterable[Mapping[str, Any]]) -> Iterator[Result]:
         """Decide records as they come; yields a Decision or a RecordError for each, in order.
@@ -115,8 +115,8 @@ class PortfolioRun:
         return self.summary.context
 
 
-def run_portfolio(plan: Plan, source) -> PortfolioRun:
-    results, finish = evaluate_portfolio(plan, source)
+def run_portfolio(plan: Plan, source, keep_values: bool = False) -> PortfolioRun:
+    results, finish = evaluate_portfolio(plan, source, keep_values=keep_values)
     collected = tuple(results)
     return PortfolioRun(collected, finish())
 

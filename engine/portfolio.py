@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 import attrs
 
 from .compiler import ARITHMETIC_ERRORS, Plan
-from .evaluator import evaluate
+from .evaluator import decide
 from .formatter import format_expr
 from .money import CONTEXT
 from .checker import ReferralSpec
@@ -127,12 +127,32 @@ class PoolUse:
 Source = Callable[[], Iterable[Tuple[int, Any]]]
 
 
-def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run") -> Tuple[Iterator, Callable[[], "PortfolioSummary"]]:
+def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
+                       keep_values: bool = False) -> Tuple[Iterator, Callable[[], "PortfolioSummary"]]:
     """Stage passes over `source()` (called once per pass), then the decisions of the final pass.
 
     Returns the iterator of results (Decision or RecordError, one per row, in order) and a
-    function giving the portfolio summary once that iterator is exhausted.
+    function giving the portfolio summary once that iterator is exhausted. With `keep_values`
+    (the records are in memory anyway) each record is validated once, not once per pass.
     """
+    kept: Dict[int, Any] = {}
+
+    def checked(position: int, raw, row):
+        """(values, id) or the RecordError of a record, validated once when kept."""
+        if position in kept:
+            return kept[position]
+        if isinstance(raw, RecordError):
+            found = raw
+        else:
+            try:
+                with decimal.localcontext(CONTEXT):
+                    found = validate(raw, plan.fields, plan.key_column, policy.currency, row)
+            except RecordError as error:
+                found = error
+        if keep_values:
+            kept[position] = found
+        return found
+
     policy = plan.policy
     specs = policy.allocations
     group_index = {f.name: i for i, f in enumerate(plan.fields)}
@@ -145,7 +165,8 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run") -> T
         rows = 0
         for position, (row, raw) in enumerate(source()):
             rows += 1
-            values = _values(plan, raw, row)
+            found = checked(position, raw, row)
+            values = None if isinstance(found, RecordError) else found[0]
             slots = None
             if values is not None:
                 with decimal.localcontext(CONTEXT):
@@ -178,15 +199,18 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run") -> T
         allocated: Dict[Tuple[str, Optional[str]], Decimal] = {}
         for position, (row, raw) in enumerate(source()):
             count += 1
-            if isinstance(raw, RecordError):
-                yield raw
+            found = checked(position, raw, row)
+            kept.pop(position, None)
+            if isinstance(found, RecordError):
+                yield found
                 continue
             problem = next((s[position] for s in shares if position < len(s) and isinstance(s[position], str)), None)
             try:
                 if problem is not None:
                     raise RecordError(problem, row=row, id=_id(plan, raw))
                 row_shares = tuple(_materialize(spec, s[position], label) for spec, s in zip(specs, shares))
-                decision = evaluate(plan, raw, row, lambda values, found=row_shares: found)
+                with decimal.localcontext(CONTEXT):
+                    decision = decide(plan, found[0], found[1], row, lambda values, given=row_shares: given)
             except RecordError as error:
                 yield error
                 continue
@@ -340,16 +364,6 @@ def _credit_network(policy, spec, entries: List, label: str):
         if amount:
             credits[entry[0]] = amount
     return out, credits
-
-
-def _values(plan: Plan, raw, row) -> Optional[tuple]:
-    if isinstance(raw, RecordError):
-        return None
-    try:
-        with decimal.localcontext(CONTEXT):
-            return validate(raw, plan.fields, plan.key_column, plan.policy.currency, row)[0]
-    except RecordError:
-        return None
 
 
 def _id(plan: Plan, raw) -> Optional[str]:
