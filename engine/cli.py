@@ -15,12 +15,15 @@ from collections import Counter
 from decimal import Decimal
 from typing import IO, Iterator, List, Optional
 
+import attrs
+
 from .diagnostics import PolicyError, render_all
 from .evaluator import Decision, evaluate_rows
 from .explain import _json
 from .money import grouped, plain
 from .policy import Policy, load_policy
-from .portfolio import PortfolioContext, evaluate_portfolio, shares_from_context
+from .portfolio import PortfolioContext, PortfolioSummary, ReferralShare, evaluate_portfolio, shares_from_context
+from .report import Pool, ReferralLeader, build_report, key_figure, render_html, render_text
 from .records import FORMATS, RecordError, detect_format, read_records
 
 EXIT_OK, EXIT_POLICY, EXIT_RECORDS = 0, 1, 2
@@ -212,7 +215,7 @@ class _Progress:
 
 class _Summary:
     def __init__(self, policy: Policy) -> None:
-        self.key_figure = _key_figure(policy)
+        self.key_figure = key_figure(policy)
         self.counts: Counter = Counter()
         self.totals: dict = {}
         self.errors: List[RecordError] = []
@@ -251,11 +254,6 @@ class _Summary:
     def line(self) -> str:
         decided = self.records - len(self.errors)
         return f"{self.records:,} records in = {decided:,} decisions + {len(self.errors):,} errors out"
-
-
-def _key_figure(policy: Policy) -> Optional[str]:
-    names = [f.name for f in policy.checked.figures if f.kind == "measure"]
-    return "profit" if "profit" in names else (names[-1] if names else None)
 
 
 def _rereadable(stream: IO[str], fmt: str):
@@ -431,16 +429,38 @@ def _explain(args) -> int:
 # ---- report -----------------------------------------------------------------------------
 
 
-def _report(args) -> int:
-    from .report import build_report, render_html, render_text
+def _referral_leaders(results: Iterator, leaders: List[ReferralLeader]) -> Iterator:
+    """Pass results through, noting every customer that earned a referral credit."""
+    for result in results:
+        for share in getattr(result, "shares", ()):
+            if isinstance(share, ReferralShare) and share.amount:
+                direct = sum(1 for c in share.contributions if c.level == 1)
+                leaders.append(ReferralLeader(result.id, direct, share.amount))
+        yield result
 
+
+def _report_pools(found: PortfolioSummary) -> tuple:
+    """Each pool as shared (per group), then each capacity pool with its unused capacity."""
+    pools = [Pool(name + (f" [{group}]" if group is not None else ""), share.pool, share.allocated,
+                  share.pool - share.allocated)
+             for name, allocation in found.context.allocations.items() for group, share in allocation.groups.items()]
+    pools += [Pool(f"{use.name} (capacity)", use.amount, use.charged, use.unused) for use in found.pools]
+    return tuple(pools)
+
+
+def _report(args) -> int:
     policy = _load(args.policy)
     if policy is None:
         return EXIT_POLICY
     fmt = args.format or ("html" if args.output and args.output.lower().endswith((".html", ".htm")) else "text")
     summary = _Summary(policy)
+    leaders: List[ReferralLeader] = []
     with _input(args.data, args.input_format) as (stream, data_format):
-        report = build_report(policy, _results(policy, stream, data_format, summary))
+        results = _referral_leaders(_results(policy, stream, data_format, summary), leaders)
+        report = build_report(policy, results)
+    if summary.portfolio is not None:
+        leaders.sort(key=lambda leader: (-leader.credit, leader.id))
+        report = attrs.evolve(report, pools=_report_pools(summary.portfolio()), referral_leaders=tuple(leaders[:10]))
     with _output(args.output) as out:
         out.write(render_html(report) if fmt == "html" else render_text(report))
     if args.output or fmt != "text":

@@ -21,7 +21,6 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import attrs
 
-from .cli import _key_figure
 from .evaluator import Decision
 from .money import CONTEXT, HUNDRED, grouped
 from .policy import Policy
@@ -143,6 +142,12 @@ class Report:
     error_kinds: Tuple[Tuple[str, int], ...] = ()  # (field, or "evaluation" / "record"; count), most first
 
 
+def key_figure(policy: Policy) -> Optional[str]:
+    """The figure a summary ranks customers by: the `profit` measure, else the last measure."""
+    names = [f.name for f in policy.checked.figures if f.kind == "measure"]
+    return "profit" if "profit" in names else (names[-1] if names else None)
+
+
 def build_report(policy: Policy, results: Iterable, *, pools: Sequence[Pool] = (),
                  referral_leaders: Sequence[ReferralLeader] = ()) -> Report:
     """The report of one run. `results`: Decisions and RecordErrors, consumed once, in any order."""
@@ -155,7 +160,7 @@ class _Builder:
         plan = policy.plan
         checked = policy.checked
         self.policy = policy
-        self.key = _key_figure(policy)
+        self.key = key_figure(policy)
         slots = plan.figure_slot
         self.key_slot = slots.get(self.key) if self.key else None
         self.revenue_slot = slots.get("revenue")
@@ -355,6 +360,10 @@ def render_text(report: Report) -> str:
             out.append(f"  {pool.name}: {grouped(pool.amount)}, {grouped(pool.allocated)}, {grouped(pool.unused)}")
     else:
         out.append("Pooled costs: no pooled costs in this policy")
+    if report.referral_leaders:
+        out.append(f"Referral leaders ({cur}): customers referred directly, credit")
+        for leader in report.referral_leaders[:5]:
+            out.append(f"  {leader.id}: {leader.referred:,}, {grouped(leader.credit)}")
     out.append(f"Errors: {report.errors:,}" + (
         " (" + ", ".join(f"{what}: {count:,}" for what, count in report.error_kinds) + ")" if report.errors else ""))
     return "\n".join(out) + "\n"

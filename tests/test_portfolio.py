@@ -246,3 +246,16 @@ def test_referral_value_cannot_depend_on_the_credit_itself():
         load_policy(text)
     cycle = [d for d in error.value.diagnostics if d.code == "cycle"]
     assert cycle and "cannot depend on 'word_of_mouth'" in cycle[0].help
+
+
+def test_report_shows_how_pools_were_shared_and_the_referral_leaders(capsys):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    code = cli.main(["report", str(root / "policies" / "portfolio.policy"),
+                     str(root / "examples" / "portfolio_customers.csv"), "--format", "text"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "channel_team [direct]: 420,000.00, 420,000.00, 0.00" in out
+    assert "support_centre (capacity): 560,000.00" in out
+    assert "Referral leaders" in out and "C-1034: 18," in out
