@@ -258,4 +258,4 @@ def test_report_shows_how_pools_were_shared_and_the_referral_leaders(capsys):
     assert code == 0
     assert "channel_team [direct]: 420,000.00, 420,000.00, 0.00" in out
     assert "support_centre (capacity): 560,000.00" in out
-    assert "Referral leaders" in out and "C-1034: 18," in out
+    assert "Referral leaders" in out and "C-1589: 18, 50,000.00" in out  # capped at 50,000
