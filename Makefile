@@ -15,6 +15,10 @@ demo: $(STAMP)
 	$(BIN)/profit check policies/standard.policy policies/strict.policy
 	$(BIN)/profit run policies/standard.policy examples/customers.csv --format table
 	$(BIN)/profit explain policies/standard.policy examples/customers.csv --id C-1034
+	$(BIN)/profit report policies/portfolio.policy examples/portfolio_customers.csv --format text
+	mkdir -p out
+	$(BIN)/profit report policies/portfolio.policy examples/portfolio_customers.csv --output out/report.html
+	@echo "portfolio report written to out/report.html"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
