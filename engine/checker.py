@@ -239,7 +239,7 @@ class _Checker:
     def check_currency(self, code: str, span: ast.Span) -> None:
         if code not in ISO_4217:
             self.report("unknown-currency", f"unknown currency '{code}'", span,
-                        _hint(code, ISO_4217, "use an ISO 4217 code such as EUR, USD or GBP"))
+                        _currency_hint(code, "use an ISO 4217 code such as EUR, USD or GBP"))
 
     def rounding(self, statement: ast.Rounding) -> RoundingRule:
         ok = True
@@ -558,7 +558,7 @@ class _Checker:
         if money.currency != self.currency:
             if money.currency not in ISO_4217:
                 self.report("unknown-currency", f"unknown currency '{money.currency}'", money.span,
-                            _hint(money.currency, ISO_4217, f"this policy is in {self.currency}"))
+                            _currency_hint(money.currency, f"this policy is in {self.currency}"))
             else:
                 self.report("currency", f"this amount is in {money.currency}, but the policy is in {self.currency}",
                             money.span, f"write amounts in {self.currency}; the engine does not convert currencies")
@@ -611,7 +611,8 @@ class _Checker:
                         pool.span, "write e.g. `allocate 180,000 EUR by support_calls`")
         if expr.within is not None and (self.kinds.get(expr.within) != "field" or self.units.get(expr.within) != TEXT):
             self.report("bad-group", f"'{expr.within}' is not a text field of the record", expr.span,
-                        _hint(expr.within, [n for n, k in self.kinds.items() if k == "field"],
+                        _hint(expr.within, [n for n, k in self.kinds.items() if k == "field" and n != expr.within
+                                            and self.units.get(n) == TEXT],
                               "groups come from a text field such as `region`"))
         if expr.driver is not None:
             driver = self.infer(expr.driver, classes)
@@ -821,6 +822,19 @@ def _constant_money(policy: ast.Policy, name: str) -> Optional[Decimal]:
                 if item.name == name and isinstance(item.expr, ast.Money):
                     return item.expr.amount
     return None
+
+
+_COMMON_CURRENCIES = ("EUR", "USD", "GBP", "CHF", "JPY", "CNY", "SEK", "NOK", "DKK", "PLN", "CAD", "AUD")
+
+
+def _currency_hint(code: str, otherwise: str) -> str:
+    """A likely currency: one letter off or two letters swapped, common currencies first."""
+    def close(candidate: str) -> bool:
+        same = sum(a == b for a, b in zip(code, candidate))
+        swapped = any(code[:i] + code[i + 1] + code[i] + code[i + 2:] == candidate for i in range(len(code) - 1))
+        return same == len(code) - 1 or swapped
+    found = [c for c in _COMMON_CURRENCIES if close(c)] or sorted(c for c in ISO_4217 if close(c))
+    return f"did you mean '{found[0]}'?" if found else otherwise
 
 
 def _hint(word: str, candidates, otherwise: str) -> str:

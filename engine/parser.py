@@ -397,6 +397,9 @@ class _Builder:
                 self.error("duplicate-option", f"'{option.data}' is given twice", _span_of(option), "keep one")
             found[option.data] = option.children
         anyway = found.get("anyway")
+        if "levels" in found and "." in found["levels"][1].value:
+            self.error("referral-levels", "levels is a whole number of steps down the referral chain",
+                       _span_of(found["levels"][1]), "write e.g. `levels 2`")
         return ast.Definition("credit", name.value, ast.Referral(
             self.expr(value), via.value,
             levels=int(_number(found["levels"][1])) if "levels" in found else 1,
