@@ -200,7 +200,8 @@ class Referral:
 
     Each customer whose FIELD names this customer brings VALUE (worked out on that
     customer); level k counts decay^(k-1); one flagged as coming anyway brings the
-    `anyway` value instead (e.g. only the acquisition cost saved).
+    `anyway` value instead (e.g. only the acquisition cost saved). Self-referrals,
+    unknown referrers and loops earn nothing and are noted, or with `strict` fail the record.
     """
 
     value: "Expr"
@@ -210,6 +211,7 @@ class Referral:
     cap: Optional["Expr"] = None
     anyway_flag: Optional[str] = None
     anyway: Optional["Expr"] = None
+    strict: bool = False  # a self-referral, unknown referrer or loop is an error for that record
     span: Span = _span()
 
 

@@ -122,6 +122,7 @@ class ReferralSpec:
     cap: Optional[Decimal]
     anyway_flag: Optional[str]
     anyway: Optional[ast.Expr]
+    strict: bool
     span: ast.Span = attrs.field(eq=False)
 
 
@@ -453,7 +454,7 @@ class _Checker:
             cap = allocate.cap.amount if isinstance(allocate.cap, ast.Money) else None
             self.allocations.append(ReferralSpec(
                 definition.name, 1 + max(earlier, default=0), allocate.value, allocate.via, allocate.levels,
-                allocate.decay, cap, allocate.anyway_flag, allocate.anyway, definition.span))
+                allocate.decay, cap, allocate.anyway_flag, allocate.anyway, allocate.strict, definition.span))
             return
         table = allocate.pool.name if isinstance(allocate.pool, ast.Name) and allocate.pool.name in self.tables else None
         pool = allocate.pool.amount if isinstance(allocate.pool, ast.Money) else None

@@ -100,6 +100,8 @@ def _render(node, leaf):
             text += f" cap {f(node.cap, leaf, _OR)}"
         if node.anyway_flag is not None:
             text += f" anyway {node.anyway_flag} {f(node.anyway, leaf, _OR)}"
+        if node.strict:
+            text += " strict"
         return _CONDITIONAL, text
     raise TypeError(node)
 

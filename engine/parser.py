@@ -31,7 +31,7 @@ _CONTINUES_AFTER = frozenset(
 # ...and so does a line whose next line starts with one of these (no statement can).
 _CONTINUES_BEFORE = frozenset(
     "PLUS MINUS STAR SLASH OF AND OR WHEN ELSE ACTION REASON EQ COMPARE RPAR BY WITHIN OVER "
-    "VIA LEVELS DECAY CAP ANYWAY".split()
+    "VIA LEVELS DECAY CAP ANYWAY STRICT".split()
 )
 
 # Tokens that only ever start a statement: an unclosed parenthesis ends before them.
@@ -407,6 +407,7 @@ class _Builder:
             cap=self.expr(found["cap"][1]) if "cap" in found else None,
             anyway_flag=anyway[1].value if anyway else None,
             anyway=self.expr(anyway[2]) if anyway else None,
+            strict="strict" in found,
             span=_span_of(referral)), span=span)
 
     def s_table(self, tree, span):

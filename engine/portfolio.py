@@ -356,7 +356,9 @@ def _credit_network(policy, spec, entries: List, label: str):
             total = sum((c.value * c.weight for c in contributions), Decimal(0))
             capped = spec.cap is not None and total > spec.cap
             amount = (spec.cap if capped else total).quantize(rounding.quantum, rounding.rounding)
-        if contributions or position in notes:
+        if spec.strict and position in notes:
+            out[position] = f"referral network problem for '{spec.name}': " + "; ".join(notes[position])
+        elif contributions or position in notes:
             out[position] = ReferralShare(spec.name, amount, tuple(contributions), capped,
                                           tuple(notes.get(position, ())), label)
         else:

@@ -259,3 +259,12 @@ def test_report_shows_how_pools_were_shared_and_the_referral_leaders(capsys):
     assert "channel_team [direct]: 420,000.00, 420,000.00, 0.00" in out
     assert "support_centre (capacity): 560,000.00" in out
     assert "Referral leaders" in out and "C-1589: 18, 50,000.00" in out  # capped at 50,000
+
+
+def test_strict_referral_credit_makes_network_problems_record_errors():
+    policy = load_policy(REFERRAL.replace("anyway came_anyway acquisition", "anyway came_anyway acquisition strict"))
+    run = policy.evaluate_portfolio(NETWORK)
+    failed = {r.id: str(r) for r in run.results if isinstance(r, RecordError)}
+    assert set(failed) == {"E", "F", "H", "I"}  # self-referral, unknown referrer, the H-I loop
+    assert "names the customer itself" in failed["E"]
+    assert len(run.results) == len(NETWORK)  # records in = decisions + errors out
