@@ -138,13 +138,23 @@ def _check(args) -> int:
         if args.format == "json":
             reports.append({"policy": path, "ok": ok, "diagnostics": [d.as_dict() for d in diagnostics]})
         elif ok and not diagnostics:
-            print(f"{path}: ok")
+            print(f"{path}: ok" + _stages(policy))
         else:
             print(render_all(diagnostics, source))
             print(f"{path}: {'ok' if ok else 'invalid'}")
     if args.format == "json":
         print(json.dumps(reports, indent=2))
     return status
+
+
+def _stages(policy: Policy) -> str:
+    """For a portfolio policy: the passes a run makes, and what each one shares out."""
+    if not policy.is_portfolio:
+        return ""
+    specs = policy.checked.allocations
+    passes = [f"pass {stage.number}: " + ", ".join(specs[i].name for i in stage.allocations)
+              for stage in policy.plan.stages]
+    return f" (portfolio: {'; '.join(passes)}; then every decision)"
 
 
 # ---- run ------------------------------------------------------------------------------

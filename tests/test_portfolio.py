@@ -268,3 +268,40 @@ def test_strict_referral_credit_makes_network_problems_record_errors():
     assert set(failed) == {"E", "F", "H", "I"}  # self-referral, unknown referrer, the H-I loop
     assert "names the customer itself" in failed["E"]
     assert len(run.results) == len(NETWORK)  # records in = decisions + errors out
+
+
+def test_check_shows_the_stages_of_a_portfolio_policy(capsys):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "policies" / "portfolio.policy"
+    assert cli.main(["check", str(path)]) == 0
+    assert ("(portfolio: pass 1: channel_team, marketing, word_of_mouth; pass 2: administration; "
+            "then every decision)") in capsys.readouterr().out
+
+
+CASCADE = HEAD + """table pools
+  "north" = 1,234.56 EUR
+  "south" = 99.99 EUR
+cost team = allocate pools by revenue within region otherwise equally
+measure income = revenue - team
+cost admin = allocate 777.77 EUR by income otherwise equally
+classify k
+  any otherwise
+"""
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["north", "south"]), st.integers(min_value=0, max_value=10**7)),
+                min_size=1, max_size=30))
+def test_allocations_reconcile_for_random_portfolios(rows):
+    """Whatever the portfolio, each pool is shared out to the cent, group by group."""
+    p = load_policy(CASCADE)
+    run = p.evaluate_portfolio([{"id": f"C{i}", "region": region, "revenue": str(D(cents) / 100)}
+                                for i, (region, cents) in enumerate(rows)])
+    decisions = [r for r in run.results if not isinstance(r, RecordError)]
+    for group, pool in (("north", D("1234.56")), ("south", D("99.99"))):
+        members = [d for d in decisions if d.slots[d.plan.figure_slot["region"]] == group]
+        if members:
+            assert sum(d.figures["team"] for d in members) == pool
+    if decisions and len(decisions) == len(rows):
+        assert sum(d.figures["admin"] for d in decisions) == D("777.77")
