@@ -426,6 +426,7 @@ class _Checker:
         figures = []
         for name in order:
             if name in TOTALS:
+                self.reach[name] = frozenset(depends[name]).union(*(self.reach.get(d, ()) for d in depends[name]))
                 figures.append(Figure("total", name, None, MONEY, True, ast.NOWHERE, tuple(depends[name])))
                 continue
             definition = by_name[name]
@@ -692,7 +693,7 @@ class _Checker:
         if expr.op == "of" and isinstance(expr.left, ast.Number):
             value = expr.left.value
             self.report("of-needs-percent", f"`of` takes a percentage, not the number {value}",
-                        expr.left.span, f"write `{value}%`" + (f", or `{(value * 100).normalize()}%` if {value} is a fraction"
+                        expr.left.span, f"write `{value}%`" + (f", or `{format((value * 100).normalize(), 'f')}%` if {value} is a fraction"
                                                                  if value < 1 else ""))
             raise _Unknown()
         operation = {"+": units.add, "-": units.add, "*": units.multiply, "/": units.divide,
@@ -752,7 +753,7 @@ class _Checker:
         for node, other in ((left, right_unit), (right, left_unit)):
             if isinstance(node, ast.Number) and node.value != 0 and other.kind == "percent" and not other.per:
                 self.report("percent-literal", f"{node.value} next to a percentage is ambiguous", node.span,
-                            f"write `{node.value}%`" + (f", or `{(node.value * 100).normalize()}%` for the fraction"
+                            f"write `{node.value}%`" + (f", or `{format((node.value * 100).normalize(), 'f')}%` for the fraction"
                                                         if node.value < 1 else ""))
 
     def check_label(self, expr: ast.Compare) -> None:

@@ -174,8 +174,8 @@ def _referral_text(decision, figure, plan) -> str:
     parts = [f"{c.id} {grouped(c.value)}" + (" (came anyway)" if c.anyway else "")
              + (f" x {percent(c.weight)}" if c.weight != 1 else "") + f" [level {c.level}]"
              for c in share.contributions]
-    text = " + ".join(parts) if parts else ("no referred customers" if not share.context.startswith("the stored")
-                                            else "")
+    text = " + ".join(parts) if parts else (
+        "no referred customers" if not share.amount else "as credited in the stored portfolio context")
     if share.capped:
         text += f", capped at {grouped(share.amount)}"
     for note in share.notes:
@@ -196,7 +196,7 @@ def _share_text(decision, figure, plan) -> str:
         unit = _unit_of(plan, figure.expr.driver)
         how = (f"{grouped(share.pool)} * {driver} {_short(share.driver, unit)} / "
                f"{_short(share.total, unit)} (total {driver}{group})")
-    extra = " + 0.01 remainder unit" if share.remainder else ""
+    extra = f" + {grouped(plan.policy.rounding.quantum)} remainder unit" if share.remainder else ""
     return f"{how}{extra} = {grouped(share.amount)} [portfolio: {share.context}]"
 
 

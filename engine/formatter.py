@@ -18,7 +18,8 @@ Leaf = Callable[[ast.Expr], Optional[str]]
 
 
 def number(value: Decimal) -> str:
-    return format(value, "f")
+    """As an analyst writes it: 180,000 and 1,234.50 grouped, smaller numbers plain."""
+    return format(value, ",f" if abs(value) >= 10000 else "f")
 
 
 def format_literal(node) -> str:

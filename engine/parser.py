@@ -416,7 +416,8 @@ class _Builder:
 
     def s_pool(self, tree, span):
         _, name, _, amount, _, volume, unit = tree.children
-        return ast.Pool(name.value, self.expr(amount), self.expr(volume), unit.value, span=span)
+        return ast.Pool(name.value, self.expr(amount), ast.Number(_number(volume), span=_span_of(volume)),
+                        unit.value, span=span)
 
     def s_classify(self, tree, span):
         _, name, *rules = tree.children

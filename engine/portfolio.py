@@ -183,6 +183,10 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
                     drivers[index].append(_referral_entry(plan, stage, spec, values, slots, group_index))
                     continue
                 group = values[group_index[spec.within]] if spec.within else None
+                if spec.within and group is None:
+                    drivers[index].append(f"{spec.within} is empty, so the record belongs to no group of "
+                                          f"the allocation '{spec.name}'")
+                    continue
                 driver = slots[stage.driver_slot[spec.name]] if spec.driver is not None else Decimal(1)
                 drivers[index].append((group, max(driver, Decimal(0))))
         for index in stage.allocations:
@@ -265,9 +269,19 @@ def shares_from_context(plan: Plan, values: tuple, context: PortfolioContext) ->
                     shares[index] = ReferralShare(spec.name, amount, (), False, (), context.label)
                     continue
                 group = values[group_index[spec.within]] if spec.within else None
-                found = context.allocations[spec.name].groups.get(group)
+                stored = context.allocations.get(spec.name)
+                if stored is None:
+                    shares[index] = (f"the stored context {context.label} has no allocation '{spec.name}': "
+                                     "it was made with another policy")
+                    return tuple(shares)
+                found = stored.groups.get(group)
+                if found is not None and spec.driver is not None and not found.total and not spec.fallback_equal:
+                    shares[index] = (f"the drivers of '{spec.name}' added up to zero in the stored context "
+                                     f"{context.label}; add `otherwise equally` to share it equally instead")
+                    return tuple(shares)
                 if found is None:
-                    shares[index] = f"no pool for {spec.within} '{group}' in the stored context {context.label}"
+                    where = f" for {spec.within} '{group}'" if spec.within else ""
+                    shares[index] = f"no pool '{spec.name}'{where} in the stored context {context.label}"
                     return tuple(shares)
                 basis = "driver" if spec.driver is not None and found.total else (
                     "equal" if spec.driver is None else "fallback")
@@ -344,8 +358,8 @@ def _credit_network(policy, spec, entries: List, label: str):
             for child in frontier:
                 child_id, _, came_anyway, value, anyway_value = entries[child]
                 if child_id in seen:
-                    notes.setdefault(position, []).append(f"the referrals loop back through '{child_id}': "
-                                                          "counted once")
+                    notes.setdefault(position, []).append(f"the referrals loop back to '{child_id}'; "
+                                                          "each customer is credited once")
                     continue
                 seen.add(child_id)
                 brought = anyway_value if came_anyway and spec.anyway is not None else value
@@ -395,10 +409,12 @@ def _materialize(spec, entry, label: str):
 def _share_out(policy, spec, drivers: List, label: str):
     """Every row's share of one allocation, or the text of the error that row will get."""
     groups: Dict[Optional[str], List[int]] = {}
-    for position, entry in enumerate(drivers):
-        if entry is not None:
-            groups.setdefault(entry[0], []).append(position)
     out: List[Any] = [None] * len(drivers)
+    for position, entry in enumerate(drivers):
+        if isinstance(entry, str):
+            out[position] = entry  # the record's error
+        elif entry is not None:
+            groups.setdefault(entry[0], []).append(position)
     context: Dict[Optional[str], GroupContext] = {}
     table = policy.tables.get(spec.table) if spec.table else None
     quantum = policy.rounding.quantum
@@ -417,6 +433,7 @@ def _share_out(policy, spec, drivers: List, label: str):
             for position in positions:
                 out[position] = (f"the drivers of the allocation '{spec.name}' add up to zero{where}, so its pool "
                                  f"cannot be shared by them; add `otherwise equally` to share it equally instead")
+            context[group] = GroupContext(pool, total, len(positions), Decimal(0))
             continue
         basis = "driver"
         if equal:

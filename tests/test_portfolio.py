@@ -305,3 +305,31 @@ def test_allocations_reconcile_for_random_portfolios(rows):
             assert sum(d.figures["team"] for d in members) == pool
     if decisions and len(decisions) == len(rows):
         assert sum(d.figures["admin"] for d in decisions) == D("777.77")
+
+
+def test_driver_may_use_a_figure_built_on_the_totals():
+    p = policy("""cost service = calls * 10 EUR
+measure direct_profit = revenue - costs
+credit bonus = allocate 100 EUR by direct_profit""")
+    run = p.evaluate_portfolio(records(("A", "n", 1, 110), ("B", "n", 0, 30)))
+    # direct profits 100 and 30 (the bonus is a credit, not a cost)
+    assert [d.figures["bonus"] for d in run.results] == [D("76.92"), D("23.08")]
+
+
+def test_stored_context_problems_are_record_errors():
+    p = policy("cost c = allocate 10 EUR by calls")
+    run = p.evaluate_portfolio(records(("A", "n", 0, 1)))
+    with pytest.raises(RecordError, match="added up to zero in the stored context"):
+        p.evaluate(records(("B", "n", 1, 1))[0], context=run.context)
+    other = policy("cost d = allocate 10 EUR by calls")
+    with pytest.raises(RecordError, match="made with another policy"):
+        other.evaluate(records(("B", "n", 1, 1))[0], context=run.context)
+
+
+def test_empty_group_field_is_a_record_error():
+    p = load_policy(HEAD.replace('region   text default "north"', "region   text optional")
+                    + "cost c = allocate 10 EUR by calls within region\nclassify k\n  any otherwise\n")
+    run = p.evaluate_portfolio([{"id": "A", "calls": "1", "revenue": "1", "region": "n"},
+                                {"id": "B", "calls": "1", "revenue": "1"}])
+    assert run.results[0].figures["c"] == D("10.00")
+    assert isinstance(run.results[1], RecordError) and "region is empty" in str(run.results[1])

@@ -116,7 +116,7 @@ statements = st.one_of(
     st.builds(ast.Definition, st.sampled_from(["cost", "credit"]), names, allocations),
     st.builds(ast.Definition, st.just("credit"), names, referrals),
     st.builds(ast.Table, names, st.lists(st.tuples(texts, expressions), max_size=3).map(tuple)),
-    st.builds(ast.Pool, names, expressions, expressions, names),
+    st.builds(ast.Pool, names, expressions, numbers, names),  # the volume is a written number
     st.builds(ast.Classification, names, st.lists(rules, max_size=4).map(tuple)),
 )
 policies = st.builds(ast.Policy, st.lists(statements, max_size=8).map(tuple))
@@ -321,4 +321,4 @@ def test_portfolio_and_referral_statements_round_trip():
     )
     policy = parse(source)
     assert parse(format_policy(policy)) == policy
-    assert "  \"south-east\" = 80000 EUR\n" in format_policy(policy)
+    assert "  \"south-east\" = 80,000 EUR\n" in format_policy(policy)
