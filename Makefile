@@ -25,6 +25,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
+	$(BIN)/python benchmarks/bench_portfolio.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
