@@ -194,7 +194,8 @@ def _share_text(decision, figure, plan) -> str:
     else:
         driver = format_expr(figure.expr.driver)
         unit = _unit_of(plan, figure.expr.driver)
-        how = (f"{grouped(share.pool)} * {driver} {_short(share.driver, unit)} / "
+        value = max(decision.slots[plan.driver_slot[figure.name]], Decimal(0))  # as it was shared
+        how = (f"{grouped(share.pool)} * {driver} {_short(value, unit)} / "
                f"{_short(share.total, unit)} (total {driver}{group})")
     extra = f" + {grouped(plan.policy.rounding.quantum)} remainder unit" if share.remainder else ""
     return f"{how}{extra} = {grouped(share.amount)} [portfolio: {share.context}]"

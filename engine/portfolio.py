@@ -13,6 +13,7 @@ remainders, ties to the earlier row. The shares always add up to the pool.
 from __future__ import annotations
 
 import decimal
+from array import array
 from decimal import Decimal
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
@@ -102,7 +103,6 @@ class Share:
     allocation: str
     group: Optional[str]
     pool: Decimal
-    driver: Decimal
     total: Decimal
     amount: Decimal
     remainder: bool  # got one of the leftover smallest units
@@ -156,12 +156,15 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
     policy = plan.policy
     specs = policy.allocations
     group_index = {f.name: i for i, f in enumerate(plan.fields)}
-    shares: List[List[Any]] = [[] for _ in specs]  # per allocation, per row position: Share or error text
+    columns: List[Optional[_Column]] = [None] * len(specs)  # per portfolio figure: every row's result
     contexts: Dict[str, AllocationContext] = {}
     referrals: Dict[str, Dict[str, Decimal]] = {}
+    quantum = policy.rounding.quantum
     rows = 0
     for stage in plan.stages:
-        drivers: Dict[int, List] = {i: [] for i in stage.allocations}
+        # During a pass only what the stage needs is kept: per row a group and a driver,
+        # or for a referral credit the ids and the values brought.
+        collected: Dict[int, Tuple[list, list, dict]] = {i: ([], [], {}) for i in stage.allocations}
         rows = 0
         for position, (row, raw) in enumerate(source()):
             rows += 1
@@ -171,30 +174,34 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
             if values is not None:
                 with decimal.localcontext(CONTEXT):
                     try:
-                        slots = stage.function(values, tuple(_amount(shares[i], position) for i in range(len(specs))))
+                        slots = stage.function(values, tuple(c.amount(position) if c is not None else None
+                                                             for c in columns))
                     except ARITHMETIC_ERRORS:
                         slots = None  # the final pass reports this record's error
             for index in stage.allocations:
                 spec = specs[index]
+                groups, weights, errors = collected[index]
                 if slots is None:
-                    drivers[index].append(None)
-                    continue
-                if isinstance(spec, ReferralSpec):
-                    drivers[index].append(_referral_entry(plan, stage, spec, values, slots, group_index))
-                    continue
-                group = values[group_index[spec.within]] if spec.within else None
-                if spec.within and group is None:
-                    drivers[index].append(f"{spec.within} is empty, so the record belongs to no group of "
-                                          f"the allocation '{spec.name}'")
-                    continue
-                driver = slots[stage.driver_slot[spec.name]] if spec.driver is not None else Decimal(1)
-                drivers[index].append((group, max(driver, Decimal(0))))
+                    groups.append(None)
+                    weights.append(None)
+                elif isinstance(spec, ReferralSpec):
+                    groups.append(None)
+                    weights.append(_referral_entry(plan, stage, spec, values, slots, group_index))
+                else:
+                    group = values[group_index[spec.within]] if spec.within else None
+                    if spec.within and group is None:
+                        errors[position] = (f"{spec.within} is empty, so the record belongs to no group of "
+                                            f"the allocation '{spec.name}'")
+                    driver = slots[stage.driver_slot[spec.name]] if spec.driver is not None else Decimal(1)
+                    groups.append(group)
+                    weights.append(None if position in errors else max(driver, Decimal(0)))
         for index in stage.allocations:
             spec = specs[index]
+            groups, weights, errors = collected.pop(index)
             if isinstance(spec, ReferralSpec):
-                shares[index], referrals[spec.name] = _credit_network(policy, spec, drivers[index], label)
+                columns[index], referrals[spec.name] = _credit_network(policy, spec, weights, quantum, label)
             else:
-                shares[index], contexts[spec.name] = _share_out(policy, spec, drivers[index], label)
+                columns[index], contexts[spec.name] = _share_out(policy, spec, groups, weights, errors)
     summary: Dict[str, Any] = {}
 
     def results() -> Iterator:
@@ -208,11 +215,11 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
             if isinstance(found, RecordError):
                 yield found
                 continue
-            problem = next((s[position] for s in shares if position < len(s) and isinstance(s[position], str)), None)
+            problem = next((c.errors[position] for c in columns if position in c.errors), None)
             try:
                 if problem is not None:
                     raise RecordError(problem, row=row, id=_id(plan, raw))
-                row_shares = tuple(_materialize(spec, s[position], label) for spec, s in zip(specs, shares))
+                row_shares = tuple(c.share(spec, position, label) for spec, c in zip(specs, columns))
                 with decimal.localcontext(CONTEXT):
                     decision = decide(plan, found[0], found[1], row, lambda values, given=row_shares: given)
             except RecordError as error:
@@ -290,7 +297,7 @@ def shares_from_context(plan: Plan, values: tuple, context: PortfolioContext) ->
                 else:
                     driver, total = Decimal(1), Decimal(found.customers + 1)  # the new customer joins the group
                 amount = (found.pool * driver / total).quantize(plan.policy.rounding.quantum, plan.policy.rounding.rounding)
-                shares[index] = Share(spec.name, group, found.pool, driver, total, amount, False, context.label, basis)
+                shares[index] = Share(spec.name, group, found.pool, total, amount, False, context.label, basis)
     return tuple(shares)
 
 
@@ -325,7 +332,7 @@ def _referral_entry(plan: Plan, stage, spec, values: tuple, slots: tuple, index:
             slots[stage.driver_slot[spec.name]], anyway)
 
 
-def _credit_network(policy, spec, entries: List, label: str):
+def _credit_network(policy, spec, entries: List, quantum: Decimal, label: str):
     """Every customer's credit for the customers it brought in, level by level; never loops."""
     by_id: Dict[str, int] = {}
     for position, entry in enumerate(entries):
@@ -344,7 +351,7 @@ def _credit_network(policy, spec, entries: List, label: str):
                                                   "no one is credited")
         else:
             children.setdefault(link, []).append(position)
-    out: List[Any] = [None] * len(entries)
+    column = _Column(spec.name, len(entries), quantum)
     credits: Dict[str, Decimal] = {}
     factor = spec.decay / 100
     rounding = policy.rounding
@@ -370,16 +377,15 @@ def _credit_network(policy, spec, entries: List, label: str):
             total = sum((c.value * c.weight for c in contributions), Decimal(0))
             capped = spec.cap is not None and total > spec.cap
             amount = (spec.cap if capped else total).quantize(rounding.quantum, rounding.rounding)
+        column.set(position, amount)
         if spec.strict and position in notes:
-            out[position] = f"referral network problem for '{spec.name}': " + "; ".join(notes[position])
+            column.errors[position] = f"referral network problem for '{spec.name}': " + "; ".join(notes[position])
         elif contributions or position in notes:
-            out[position] = ReferralShare(spec.name, amount, tuple(contributions), capped,
-                                          tuple(notes.get(position, ())), label)
-        else:
-            out[position] = amount  # compact: nobody referred, nothing to explain
+            column.details[position] = ReferralShare(spec.name, amount, tuple(contributions), capped,
+                                                     tuple(notes.get(position, ())), label)
         if amount:
             credits[entry[0]] = amount
-    return out, credits
+    return column, credits
 
 
 def _id(plan: Plan, raw) -> Optional[str]:
@@ -387,68 +393,86 @@ def _id(plan: Plan, raw) -> Optional[str]:
     return None if value in (None, "") else str(value)
 
 
-def _amount(shares: List[Any], position: int):
-    entry = shares[position] if position < len(shares) else None
-    if isinstance(entry, tuple):
-        return entry[0]
-    if isinstance(entry, Decimal):
-        return entry
-    return getattr(entry, "amount", None)
+class _Column:
+    """One portfolio figure's result for every row, kept small: whole smallest units in an array,
+    the group as an index, and errors and referral details only for the rows that have them."""
+
+    __slots__ = ("units", "exponent", "bonus", "group", "infos", "errors", "details", "name")
+
+    def __init__(self, name: str, size: int, quantum: Decimal) -> None:
+        self.name = name
+        self.units = array("q", bytes(8 * size))
+        self.exponent = quantum.as_tuple().exponent
+        self.bonus = bytearray(size)  # got a remainder unit
+        self.group = array("i", bytes(4 * size))  # index into infos
+        self.infos: List[tuple] = []  # (group, pool, total, basis)
+        self.errors: Dict[int, str] = {}
+        self.details: Dict[int, "ReferralShare"] = {}
+
+    def set(self, position: int, amount: Decimal) -> None:
+        self.units[position] = int(amount.scaleb(-self.exponent))
+
+    def amount(self, position: int) -> Optional[Decimal]:
+        if position in self.errors:
+            return None
+        return Decimal(self.units[position]).scaleb(self.exponent)
+
+    def share(self, spec, position: int, label: str):
+        """The Share or ReferralShare a decision keeps."""
+        if position in self.details:
+            return self.details[position]
+        amount = self.amount(position)
+        if isinstance(spec, ReferralSpec):
+            return ReferralShare(spec.name, amount, (), False, (), label)
+        group, pool, total, basis = self.infos[self.group[position]]
+        return Share(spec.name, group, pool, total, amount, bool(self.bonus[position]), label, basis)
 
 
-def _materialize(spec, entry, label: str):
-    """The Share or ReferralShare a decision keeps, from the compact entry a stage stored."""
-    if isinstance(entry, tuple):
-        amount, bonus, weight, (group, pool, total, basis) = entry
-        return Share(spec.name, group, pool, weight, total, amount, bonus, label, basis)
-    if isinstance(entry, Decimal):
-        return ReferralShare(spec.name, entry, (), False, (), label)
-    return entry
-
-
-def _share_out(policy, spec, drivers: List, label: str):
+def _share_out(policy, spec, row_groups: List, weights: List, errors: Dict[int, str]):
     """Every row's share of one allocation, or the text of the error that row will get."""
+    quantum = policy.rounding.quantum
+    column = _Column(spec.name, len(weights), quantum)
+    column.errors.update(errors)
     groups: Dict[Optional[str], List[int]] = {}
-    out: List[Any] = [None] * len(drivers)
-    for position, entry in enumerate(drivers):
-        if isinstance(entry, str):
-            out[position] = entry  # the record's error
-        elif entry is not None:
-            groups.setdefault(entry[0], []).append(position)
+    for position, weight in enumerate(weights):
+        if weight is not None:
+            groups.setdefault(row_groups[position], []).append(position)
     context: Dict[Optional[str], GroupContext] = {}
     table = policy.tables.get(spec.table) if spec.table else None
-    quantum = policy.rounding.quantum
     for group, positions in groups.items():
         if table is not None and group not in table:
             for position in positions:
-                out[position] = (f"no pool for {spec.within} '{group}' in the table '{spec.table}' "
-                                 f"of the allocation '{spec.name}'")
+                column.errors[position] = (f"no pool for {spec.within} '{group}' in the table '{spec.table}' "
+                                           f"of the allocation '{spec.name}'")
             continue
         pool = (table[group] if table is not None else spec.pool).quantize(quantum, decimal.ROUND_HALF_UP)
-        weights = [drivers[p][1] for p in positions]
-        total = sum(weights, Decimal(0))
+        group_weights = [weights[p] for p in positions]
+        total = sum(group_weights, Decimal(0))
         equal = spec.driver is None or (total == 0 and spec.fallback_equal)
         if total == 0 and not equal:
             where = f" in {spec.within} '{group}'" if spec.within else ""
             for position in positions:
-                out[position] = (f"the drivers of the allocation '{spec.name}' add up to zero{where}, so its pool "
-                                 f"cannot be shared by them; add `otherwise equally` to share it equally instead")
+                column.errors[position] = (
+                    f"the drivers of the allocation '{spec.name}' add up to zero{where}, so its pool "
+                    f"cannot be shared by them; add `otherwise equally` to share it equally instead")
             context[group] = GroupContext(pool, total, len(positions), Decimal(0))
             continue
         basis = "driver"
         if equal:
             basis = "equal" if spec.driver is None else "fallback"
-            weights = [Decimal(1)] * len(positions)
-        info = (group, pool, sum(weights, Decimal(0)), basis)
-        parts = distribute(pool, weights, quantum)
-        for position, weight, (amount, bonus) in zip(positions, weights, parts):
-            out[position] = (amount, bonus, weight, info)  # compact: a Share is made only when deciding
+            group_weights = [Decimal(1)] * len(positions)
+        column.infos.append((group, pool, sum(group_weights, Decimal(0)), basis))
+        info = len(column.infos) - 1
+        for position, (amount, bonus) in zip(positions, distribute(pool, group_weights, quantum)):
+            column.set(position, amount)
+            column.bonus[position] = bonus
+            column.group[position] = info
         context[group] = GroupContext(pool, total, len(positions), pool)
     if table is not None:
         for group, amount in table.items():
             context.setdefault(group, GroupContext(amount, Decimal(0), 0, Decimal(0)))  # a pool nobody shared
     driver_text = format_expr(spec.driver) if spec.driver is not None else None
-    return out, AllocationContext(spec.name, driver_text, context)
+    return column, AllocationContext(spec.name, driver_text, context)
 
 
 def _pool_use(pool, used: Decimal) -> PoolUse:
