@@ -28,10 +28,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
-import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "examples"))
 
 from engine import RecordError, load_policy  # noqa: E402
+from measure import find_profit, git_revision, run_measured  # noqa: E402
 from generate_customers import generate, write_csv  # noqa: E402
 
 POLICY = ROOT / "policies" / "standard.policy"
@@ -252,13 +251,6 @@ def time_explain(policy, records):
 
 # ---- the CLI's peak memory ----------------------------------------------------
 
-def find_profit():
-    for candidate in (ROOT / ".venv" / "bin" / "profit", Path(sys.executable).parent / "profit"):
-        if candidate.exists():
-            return str(candidate)
-    return shutil.which("profit")
-
-
 def cli_available(profit):
     """(True, "") if `profit run` exists, else (False, why)."""
     if profit is None:
@@ -272,37 +264,6 @@ def cli_available(profit):
             last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
             return False, f"`profit {' '.join(args)}` exited {done.returncode}: {last[0]}"
     return True, ""
-
-
-# Runs in a fresh, small interpreter: a child forked straight from this (large)
-# benchmark process would inherit its RSS high-water mark through fork + exec,
-# so every run would report at least this process's peak.
-_WRAPPER = r"""
-import json, os, subprocess, sys, time
-start = time.perf_counter()
-with open(sys.argv[1], "wb") as err:
-    child = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=err)
-    _, status, usage = os.wait4(child.pid, 0)
-print(json.dumps({"status": os.waitstatus_to_exitcode(status), "wall": time.perf_counter() - start,
-                  "maxrss": usage.ru_maxrss}))
-"""
-
-
-def run_measured(argv):
-    """Run argv in a fresh process; (exit status, wall seconds, peak RSS in bytes, stderr tail)."""
-    with tempfile.NamedTemporaryFile(suffix=".stderr", delete=False) as err:
-        err_path = err.name
-    try:
-        done = subprocess.run([sys.executable, "-c", _WRAPPER, err_path, *argv], cwd=ROOT,
-                              capture_output=True, text=True, check=True)
-        result = json.loads(done.stdout)
-        with open(err_path, encoding="utf-8", errors="replace") as err:
-            tail = err.read().strip().splitlines()[-3:]
-    finally:
-        os.unlink(err_path)
-    # ru_maxrss is in KiB on Linux, bytes on macOS
-    peak = result["maxrss"] if sys.platform == "darwin" else result["maxrss"] * 1024
-    return result["status"], result["wall"], peak, tail
 
 
 def measure_cli(rows_list, seed):
@@ -354,20 +315,6 @@ def memory_verdict(mem):
 
 
 # ---------------------------------------------------------------------------
-
-def git_revision() -> str:
-    """The commit measured, '+ local changes' if the working tree differs from it."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=30)
-        if head.returncode != 0:
-            return "unknown revision (not a git checkout)"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "engine",
-                                "policies"], cwd=ROOT, capture_output=True, text=True, timeout=30)
-        return head.stdout.strip() + (" + local changes" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown revision"
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],

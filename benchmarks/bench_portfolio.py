@@ -39,11 +39,8 @@ import datetime
 import gc
 import inspect
 import io
-import json
 import os
 import platform
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,6 +57,7 @@ from engine.checker import AllocationSpec, ReferralSpec  # noqa: E402
 from engine.formatter import format_expr  # noqa: E402
 from engine.portfolio import evaluate_portfolio as _stages_then_results  # noqa: E402
 from engine.records import read_records  # noqa: E402
+from measure import find_profit, git_revision, run_measured  # noqa: E402
 from generate_customers import PORTFOLIO_COLUMNS, generate, generate_portfolio, write_csv  # noqa: E402
 
 POLICY = ROOT / "policies" / "portfolio.policy"
@@ -204,43 +202,6 @@ def check_run(policy, run):
 # ---------------------------------------------------------------------------
 # 4. The CLI at scale
 # ---------------------------------------------------------------------------
-
-def find_profit():
-    for candidate in (ROOT / ".venv" / "bin" / "profit", Path(sys.executable).parent / "profit"):
-        if candidate.exists():
-            return str(candidate)
-    return shutil.which("profit")
-
-
-# Runs in a fresh, small interpreter: a child forked straight from this (large)
-# benchmark process would inherit its RSS high-water mark through fork + exec.
-_WRAPPER = r"""
-import json, os, subprocess, sys, time
-start = time.perf_counter()
-with open(sys.argv[1], "wb") as err:
-    child = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=err)
-    _, status, usage = os.wait4(child.pid, 0)
-print(json.dumps({"status": os.waitstatus_to_exitcode(status), "wall": time.perf_counter() - start,
-                  "maxrss": usage.ru_maxrss}))
-"""
-
-
-def run_measured(argv):
-    """Run argv in a fresh process; (exit status, wall seconds, peak RSS in bytes, stderr lines)."""
-    with tempfile.NamedTemporaryFile(suffix=".stderr", delete=False) as err:
-        err_path = err.name
-    try:
-        done = subprocess.run([sys.executable, "-c", _WRAPPER, err_path, *argv], cwd=ROOT,
-                              capture_output=True, text=True, check=True)
-        result = json.loads(done.stdout)
-        with open(err_path, encoding="utf-8", errors="replace") as err:
-            lines = err.read().strip().splitlines()
-    finally:
-        os.unlink(err_path)
-    # ru_maxrss is in KiB on Linux, bytes on macOS
-    peak = result["maxrss"] if sys.platform == "darwin" else result["maxrss"] * 1024
-    return result["status"], result["wall"], peak, lines
-
 
 def count_lines(path) -> int:
     n = 0
@@ -413,19 +374,6 @@ def memory_profile(policy, seed, rows):
 
 
 # ---------------------------------------------------------------------------
-
-def git_revision() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=30)
-        if head.returncode != 0:
-            return "unknown revision (not a git checkout)"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "engine",
-                                "policies"], cwd=ROOT, capture_output=True, text=True, timeout=30)
-        return head.stdout.strip() + (" + local changes" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown revision"
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],

@@ -6,7 +6,6 @@ outcome and its explanation are all read from that one tuple.
 from __future__ import annotations
 
 import decimal
-from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
 import attrs

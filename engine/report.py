@@ -469,7 +469,7 @@ def render_html(report: Report) -> str:
         "</head>",
         "<body>",
         "<header>",
-        f"<h1>Customer profitability report</h1>",
+        "<h1>Customer profitability report</h1>",
         f'<p class="sub">Policy <b>{_e(report.policy_name)}</b>{version} · amounts in {cur}'
         + (f" · profit here is the policy's measure <code>{key}</code>" if key != "profit" else "") + "</p>",
         "</header>",

@@ -15,7 +15,6 @@ from typing import List, Optional
 import attrs
 import pytest
 
-from engine import ast
 from engine.checker import MAX_NAMES, check
 from engine.diagnostics import PolicyError
 from engine.parser import parse

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import datetime
 import io
-import json
 import re
 from decimal import Decimal as D
 from pathlib import Path
