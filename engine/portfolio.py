@@ -325,23 +325,27 @@ class ReferralShare:
 
 
 def _referral_entry(plan: Plan, stage, spec, values: tuple, slots: tuple, index: Dict[str, int]):
-    """(id, referrer id, came anyway, value brought, value brought if it came anyway)."""
+    """A referred customer: (id, referrer id, came anyway, value brought, value if it came anyway).
+    Any other customer: just its id, which is all the network needs of it."""
+    own, link = values[index[plan.policy.key]], values[index[spec.via]]
+    if link is None:
+        return own
     flag = bool(values[index[spec.anyway_flag]]) if spec.anyway_flag else False
     anyway = slots[stage.driver_slot[spec.name + " anyway"]] if spec.anyway is not None else None
-    return (values[index[plan.policy.key]], values[index[spec.via]], flag,
-            slots[stage.driver_slot[spec.name]], anyway)
+    return (own, link, flag, slots[stage.driver_slot[spec.name]], anyway)
 
 
 def _credit_network(policy, spec, entries: List, quantum: Decimal, label: str):
     """Every customer's credit for the customers it brought in, level by level; never loops."""
+    ids = [entry if entry.__class__ is not tuple else entry[0] for entry in entries]
     by_id: Dict[str, int] = {}
-    for position, entry in enumerate(entries):
-        if entry is not None:
-            by_id.setdefault(entry[0], position)
+    for position, own in enumerate(ids):
+        if own is not None:
+            by_id.setdefault(own, position)
     notes: Dict[int, List[str]] = {}
     children: Dict[str, List[int]] = {}
     for position, entry in enumerate(entries):
-        if entry is None or entry[1] is None:
+        if entry.__class__ is not tuple:
             continue
         own, link = entry[0], entry[1]
         if link == own:
@@ -355,11 +359,11 @@ def _credit_network(policy, spec, entries: List, quantum: Decimal, label: str):
     credits: Dict[str, Decimal] = {}
     factor = spec.decay / 100
     rounding = policy.rounding
-    for position, entry in enumerate(entries):
-        if entry is None:
-            continue
-        seen = {entry[0]}
-        frontier, contributions, weight = list(children.get(entry[0], ())), [], Decimal(1)
+    for position, own in enumerate(ids):
+        if own is None or (own not in children and position not in notes):
+            continue  # brought no one in: a credit of zero, already in the column
+        seen = {own}
+        frontier, contributions, weight = list(children.get(own, ())), [], Decimal(1)
         for level in range(1, spec.levels + 1):
             following = []
             for child in frontier:
@@ -384,7 +388,7 @@ def _credit_network(policy, spec, entries: List, quantum: Decimal, label: str):
             column.details[position] = ReferralShare(spec.name, amount, tuple(contributions), capped,
                                                      tuple(notes.get(position, ())), label)
         if amount:
-            credits[entry[0]] = amount
+            credits[own] = amount
     return column, credits
 
 
