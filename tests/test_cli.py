@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -197,3 +198,13 @@ def test_check_reports_both_unknown_names_in_one_formula_and_label_typos(tmp_pat
     assert code == 1
     assert "unknown name 'profit'" in out and "did you mean 'revenue'?" in out
     assert "'class' never gives the label \"godo\"" in out and "did you mean 'good'?" in out
+
+
+def test_output_file_gets_the_usual_permissions(tmp_path, capsys):
+    target = tmp_path / "out.csv"
+    umask = os.umask(0o022)
+    try:
+        assert cli.main(["run", STANDARD, BAD, "--format", "csv", "--output", str(target)]) == 2
+    finally:
+        os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o644
