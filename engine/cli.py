@@ -95,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--id", dest="record_id", metavar="ID", help="only the record with this id")
     explain.add_argument("--format", choices=("text", "json"), default="text")
     explain.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+    explain.add_argument("--context", metavar="FILE",
+                         help="explain against the portfolio totals stored by `profit run --save-context`")
     explain.set_defaults(handler=_explain)
 
     report = commands.add_parser("report", help="a portfolio report: classes, whale curve, top and bottom customers",
@@ -290,7 +292,7 @@ def _results(policy: Policy, stream: IO[str], fmt: str, summary: _Summary,
     if context is not None:
         rows = evaluate_rows(plan, read_records(stream, fmt),
                              shares_for=lambda values: shares_from_context(plan, values, context))
-    elif policy.is_portfolio:
+    elif policy.is_portfolio or policy.checked.pools:  # capacity pools report their use over the run
         label = "this run" if stream is sys.stdin else f"the run over {os.path.basename(stream.name)}"
         rows, summary.portfolio = evaluate_portfolio(plan, _rereadable(stream, fmt), label)
     else:
@@ -419,7 +421,7 @@ def _explain(args) -> int:
     summary = _Summary(policy)
     found = failed = 0
     with _input(args.data, args.input_format) as (stream, fmt), _output(args.output) as out:
-        for result in _results(policy, stream, fmt, summary):
+        for result in _results(policy, stream, fmt, summary, _read_context(args.context)):
             if args.record_id is not None and getattr(result, "id", None) != args.record_id:
                 continue
             found += 1

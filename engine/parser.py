@@ -30,7 +30,7 @@ _CONTINUES_AFTER = frozenset(
 )
 # ...and so does a line whose next line starts with one of these (no statement can).
 _CONTINUES_BEFORE = frozenset(
-    "PLUS MINUS STAR SLASH OF AND OR WHEN ELSE ACTION REASON EQ COMPARE RPAR BY WITHIN OVER "
+    "PLUS MINUS STAR SLASH OF AND OR WHEN ELSE ACTION REASON EQ COMPARE RPAR BY WITHIN OVER OTHERWISE EQUALLY "
     "VIA LEVELS DECAY CAP ANYWAY STRICT".split()
 )
 
@@ -243,7 +243,17 @@ def _syntax_diagnostic(error: Exception, text: str, filename: str) -> Diagnostic
         message = "the policy ends in the middle of a statement"
     elif token.type == "_NL":
         message = "this line ends too early"
-    if token.type not in ("NAME", "CURRENCY") and token.value.isidentifier() and "NAME" in expected:
+    if token.type in ("ALLOCATE", "REFERRED") and "ALLOCATE" not in expected and "REFERRED" not in expected:
+        message = f"`{token.value}` can only define a whole cost or credit"
+        help_text = (f"write it as its own line, e.g. `cost call_centre = allocate 180,000 EUR by support_calls`"
+                     if token.type == "ALLOCATE" else
+                     "write it as its own line, e.g. `credit word_of_mouth = referred 5% of revenue via referred_by`")
+    elif (token.type in _CONTINUES_BEFORE and token.value.isidentifier()
+          and not text.split("\n")[line - 1][: column - 1].strip()):
+        message = f"'{token.value}' is a reserved word"
+        help_text = (f"a line starting with '{token.value}' continues the line above; "
+                     f"if this is a name, choose another, e.g. '{token.value}_'")
+    elif token.type not in ("NAME", "CURRENCY") and token.value.isidentifier() and "NAME" in expected:
         message = f"'{token.value}' is a reserved word"
         help_text = "choose another name, e.g. " + f"'{token.value}_'"
     elif {"WHEN", "OTHERWISE"} <= expected and token.type != "MINUS":
