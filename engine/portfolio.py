@@ -166,6 +166,7 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
         # or for a referral credit the ids and the values brought.
         collected: Dict[int, Tuple[list, list, dict]] = {i: ([], [], {}) for i in stage.allocations}
         rows = 0
+        known_groups: Dict[Optional[str], Optional[str]] = {}
         for position, (row, raw) in enumerate(source()):
             rows += 1
             found = checked(position, raw, row)
@@ -193,7 +194,7 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
                         errors[position] = (f"{spec.within} is empty, so the record belongs to no group of "
                                             f"the allocation '{spec.name}'")
                     driver = slots[stage.driver_slot[spec.name]] if spec.driver is not None else Decimal(1)
-                    groups.append(group)
+                    groups.append(known_groups.setdefault(group, group))  # one string per group, not per row
                     weights.append(None if position in errors else _weight(driver))
         for index in stage.allocations:
             spec = specs[index]
