@@ -165,6 +165,9 @@ _DECIMAL_KINDS = {
 }
 
 
+_ANY_SIGN = frozenset({"money", "number"})  # no further check: skip the call
+
+
 def _is_blank(raw: Any) -> bool:
     return raw is None or (isinstance(raw, str) and not raw.strip())
 
@@ -180,7 +183,8 @@ def validate(mapping: Mapping[str, Any], fields: Sequence[FieldSpec], key: str, 
     append = values.append
     for spec in fields:
         raw = mapping.get(spec.column)
-        if (raw.__class__ is str and raw and spec.kind in _DECIMAL_KINDS and len(raw) <= MAX_CELL  # _plain_text,
+        kind = spec.kind
+        if (raw.__class__ is str and raw and kind in _DECIMAL_KINDS and len(raw) <= MAX_CELL  # _plain_text,
                 and raw.isascii() and "e" not in raw and "E" not in raw and "_" not in raw):   # inlined: hot
             # The common case, plain decimal text from a CSV cell; anything unusual
             # falls through to the full conversion below, which explains errors.
@@ -188,7 +192,7 @@ def validate(mapping: Mapping[str, Any], fields: Sequence[FieldSpec], key: str, 
                 value = Decimal(raw)
             except (InvalidOperation, ValueError):
                 value = None
-            if value is not None and value.is_finite() and _DECIMAL_KINDS[spec.kind](value):
+            if value is not None and value.is_finite() and (kind in _ANY_SIGN or _DECIMAL_KINDS[kind](value)):
                 append(value)
                 continue
         if _is_blank(raw):
