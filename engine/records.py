@@ -155,17 +155,8 @@ def _convert(spec: FieldSpec, raw: Any, currency: str):
     return value
 
 
-# Kinds read as Decimal, with the check a plain value must pass to take the fast path.
-_DECIMAL_KINDS = {
-    "money": lambda value: True,
-    "number": lambda value: True,
-    "hours": lambda value: value >= 0,
-    "days": lambda value: value >= 0,
-    "count": lambda value: value >= 0 and value == value.to_integral_value(),
-}
-
-
-_ANY_SIGN = frozenset({"money", "number"})  # no further check: skip the call
+_DECIMAL_KINDS = frozenset({"money", "number", "hours", "days", "count"})  # read as Decimal
+_ANY_SIGN = frozenset({"money", "number"})  # hours, days and counts must be 0 or more
 
 
 def _is_blank(raw: Any) -> bool:
@@ -192,8 +183,14 @@ def validate(mapping: Mapping[str, Any], fields: Sequence[FieldSpec], key: str, 
                 value = Decimal(raw)
             except (InvalidOperation, ValueError):
                 value = None
-            if value is not None and value.is_finite() and (kind in _ANY_SIGN or _DECIMAL_KINDS[kind](value)):
+            if value is not None and value.is_finite() and (kind in _ANY_SIGN or value >= 0 and (
+                    kind != "count" or value == value.to_integral_value())):
                 append(value)
+                continue
+        elif kind == "text" and raw.__class__ is str:
+            text = raw.strip()
+            if text:
+                append(text)
                 continue
         if _is_blank(raw):
             if spec.default is not None:
