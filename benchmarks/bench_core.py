@@ -25,11 +25,7 @@ not inherit this process's high-water mark.
 """
 from __future__ import annotations
 
-import argparse
-import datetime
 import gc
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -42,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "examples"))
 
 from engine import RecordError, load_policy  # noqa: E402
-from measure import find_profit, git_revision, run_measured  # noqa: E402
+from measure import (benchmark_parser, find_profit, git_revision, header, measure_floor,  # noqa: E402
+                     parse_rows, print_table, run_measured, time_evaluate_many)
 from generate_customers import generate, write_csv  # noqa: E402
 
 POLICY = ROOT / "policies" / "standard.policy"
@@ -215,17 +212,6 @@ def verify(policy, records) -> list:
     return problems
 
 
-def time_engine(policy, records):
-    decisions = errors = 0
-    start = time.perf_counter()
-    for result in policy.evaluate_many(records):
-        if isinstance(result, RecordError):
-            errors += 1
-        else:
-            decisions += 1
-    return time.perf_counter() - start, decisions, errors
-
-
 def time_hand(records):
     decisions = errors = 0
     decide = decide_by_hand
@@ -273,8 +259,7 @@ def measure_cli(rows_list, seed):
         print(f"  NOTE: skipping the CLI memory benchmark: {why}")
         return None
     results = []
-    _, _, floor, _ = run_measured([profit, "--help"])
-    print(f"  `profit --help` (interpreter + imports): peak RSS {floor / 2**20:.1f} MiB")
+    floor = measure_floor(profit)
     with tempfile.TemporaryDirectory(prefix="profit-bench-") as tmp:
         for rows in rows_list:
             data = Path(tmp) / f"customers-{rows}.csv"
@@ -317,26 +302,18 @@ def memory_verdict(mem):
 # ---------------------------------------------------------------------------
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=100_000,
-                        help="records to evaluate in the timing runs (default 100000)")
-    parser.add_argument("--memory-rows", default="100000,1000000",
-                        help="comma-separated CSV sizes for the CLI memory runs (default 100000,1000000)")
-    parser.add_argument("--skip-memory", action="store_true", help="skip the CLI peak-memory runs")
-    parser.add_argument("--repeat", type=int, default=5, help="timing runs, best is kept (default 5)")
-    parser.add_argument("--seed", type=int, default=2026, help="generator seed (default 2026)")
+    parser = benchmark_parser(
+        __doc__, records_help="records to evaluate in the timing runs (default 100000)",
+        rows_option="--memory-rows",
+        rows_help="comma-separated CSV sizes for the CLI memory runs (default 100000,1000000)",
+        skip_option="--skip-memory", skip_help="skip the CLI peak-memory runs", repeat_default=5)
     args = parser.parse_args(argv)
     if args.records < 1 or args.repeat < 1:
         parser.error("--records and --repeat must be at least 1")
-    try:
-        memory_rows = [int(x.replace("_", "")) for x in args.memory_rows.split(",") if x.strip()]
-    except ValueError:
-        parser.error("--memory-rows must be comma-separated whole numbers")
+    memory_rows = parse_rows(parser, args.memory_rows, "--memory-rows")
 
     n = args.records
-    print(f"profit-engine core benchmark -- {datetime.datetime.now():%Y-%m-%d %H:%M}, "
-          f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs")
+    print(header("core"))
     print(f"engine at {git_revision()}; policy {POLICY.relative_to(ROOT)}; {n:,} records, "
           f"seed {args.seed}, best of {args.repeat}")
 
@@ -373,7 +350,7 @@ def main(argv=None) -> int:
     engine_times, hand_times = [], []
     for _ in range(args.repeat):
         gc.collect()
-        t, e_dec, e_err = time_engine(policy, records)
+        t, e_dec, e_err = time_evaluate_many(policy, records)
         engine_times.append(t)
         gc.collect()
         t, h_dec, h_err = time_hand(records)
@@ -423,11 +400,7 @@ def main(argv=None) -> int:
                           f"{run['peak'] / 2**20:.0f} MiB peak, {run['wall']:.1f}s, exit {run['status']}"))
     elif not args.skip_memory:
         table.append(("CLI memory", "skipped: `profit run` not available"))
-    width = max(len(k) for k, _ in table)
-    print(f"  {table[0][0]:<{width}}  {table[0][1]}")
-    print(f"  {'-' * width}  {'-' * 40}")
-    for key, value in table[1:]:
-        print(f"  {key:<{width}}  {value}")
+    print_table(table)
     return 0
 
 

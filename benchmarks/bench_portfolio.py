@@ -33,14 +33,10 @@ uses only the standard library.  It never changes the engine.
 """
 from __future__ import annotations
 
-import argparse
 import csv
-import datetime
 import gc
 import inspect
 import io
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -57,7 +53,8 @@ from engine.checker import AllocationSpec, ReferralSpec  # noqa: E402
 from engine.formatter import format_expr  # noqa: E402
 from engine.portfolio import evaluate_portfolio as _stages_then_results  # noqa: E402
 from engine.records import read_records  # noqa: E402
-from measure import find_profit, git_revision, run_measured  # noqa: E402
+from measure import (benchmark_parser, find_profit, git_revision, header, measure_floor,  # noqa: E402
+                     parse_rows, print_table, run_measured, time_evaluate_many)
 from generate_customers import PORTFOLIO_COLUMNS, generate, generate_portfolio, write_csv  # noqa: E402
 
 POLICY = ROOT / "policies" / "portfolio.policy"
@@ -139,24 +136,6 @@ def time_portfolio(policy, records):
     return elapsed, len(run.results) - errors, errors, run, collector
 
 
-def time_core(policy, records, keep=False):
-    """evaluate_many, consumed as bench_core.py does; with `keep`, every result is also kept
-    in a tuple, as evaluate_portfolio must (it returns them all)."""
-    decisions = errors = 0
-    kept = []
-    start = time.perf_counter()
-    for result in policy.evaluate_many(records):
-        if keep:
-            kept.append(result)
-        if isinstance(result, RecordError):
-            errors += 1
-        else:
-            decisions += 1
-    if keep:
-        kept = tuple(kept)
-    return time.perf_counter() - start, decisions, errors
-
-
 def split_passes(policy, records):
     """(seconds in the stage passes, seconds in the deciding pass), through the engine's own
     two-step function: it runs every stage pass, then returns the deciding pass as an iterator."""
@@ -216,8 +195,7 @@ def measure_cli(rows_list, seed):
     if profit is None:
         print("  NOTE: skipping the CLI runs: no `profit` executable (is the project installed in .venv?)")
         return None
-    _, _, floor, _ = run_measured([profit, "--help"])
-    print(f"  `profit --help` (interpreter + imports): peak RSS {floor / 2**20:.1f} MiB")
+    floor = measure_floor(profit)
     results = []
     with tempfile.TemporaryDirectory(prefix="profit-bench-portfolio-") as tmp:
         for rows in rows_list:
@@ -376,15 +354,11 @@ def memory_profile(policy, seed, rows):
 # ---------------------------------------------------------------------------
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=100_000,
-                        help="records per timing run, for both policies (default 100000)")
-    parser.add_argument("--cli-rows", default="100000,1000000",
-                        help="comma-separated CSV sizes for the CLI runs (default 100000,1000000)")
-    parser.add_argument("--skip-cli", action="store_true", help="skip the CLI runs")
-    parser.add_argument("--repeat", type=int, default=3, help="timing runs, best is kept (default 3)")
-    parser.add_argument("--seed", type=int, default=2026, help="generator seed (default 2026)")
+    parser = benchmark_parser(
+        __doc__, records_help="records per timing run, for both policies (default 100000)",
+        rows_option="--cli-rows",
+        rows_help="comma-separated CSV sizes for the CLI runs (default 100000,1000000)",
+        skip_option="--skip-cli", skip_help="skip the CLI runs", repeat_default=3)
     parser.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
                         help="auto: profile only if a target is missed (default)")
     parser.add_argument("--profile-records", type=int, default=0,
@@ -393,16 +367,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.records < 1 or args.repeat < 1 or args.profile_records < 0:
         parser.error("--records and --repeat must be at least 1")
-    try:
-        cli_rows = [int(x.replace("_", "")) for x in args.cli_rows.split(",") if x.strip()]
-    except ValueError:
-        parser.error("--cli-rows must be comma-separated whole numbers")
+    cli_rows = parse_rows(parser, args.cli_rows, "--cli-rows")
     if any(r < 1 for r in cli_rows):
         parser.error("--cli-rows must be at least 1")
 
     n = args.records
-    print(f"profit-engine portfolio benchmark -- {datetime.datetime.now():%Y-%m-%d %H:%M}, "
-          f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs")
+    print(header("portfolio"))
     print(f"engine at {git_revision()}; {n:,} records per timing run, seed {args.seed}, best of {args.repeat}")
 
     # -- 1. the policy
@@ -437,10 +407,10 @@ def main(argv=None) -> int:
         problems += check_run(policy, run)
         del run
         gc.collect()
-        t, c_dec, c_err = time_core(core, core_records)
+        t, c_dec, c_err = time_evaluate_many(core, core_records)
         core_times.append(t)
         gc.collect()
-        t, _, _ = time_core(core, core_records, keep=True)
+        t, _, _ = time_evaluate_many(core, core_records, keep=True)
         kept_times.append(t)
     if problems:
         print("FAIL: the portfolio run did not share every pool exactly:")
@@ -541,11 +511,7 @@ def main(argv=None) -> int:
         if per_row is not None:
             table.append(("CLI memory growth", f"{per_row * 100_000 / 2**20:.1f} MiB per 100,000 rows "
                           f"({per_row:.0f} bytes/row; whole record {record_bytes:,.0f} bytes)"))
-    width = max(len(k) for k, _ in table)
-    print(f"  {table[0][0]:<{width}}  {table[0][1]}")
-    print(f"  {'-' * width}  {'-' * 40}")
-    for key, value in table[1:]:
-        print(f"  {key:<{width}}  {value}")
+    print_table(table)
     return 0
 
 

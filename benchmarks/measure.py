@@ -1,13 +1,18 @@
 """Shared by the benchmarks: the installed `profit`, a peak-memory measurement of a
-command in a fresh process, and which commit was measured."""
+command in a fresh process, which commit was measured, and the parts both scripts'
+command lines, timing loops and printed reports have in common."""
 from __future__ import annotations
 
+import argparse
+import datetime
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,3 +66,72 @@ def git_revision() -> str:
         return head.stdout.strip() + (" + local changes" if dirty.stdout.strip() else "")
     except (OSError, subprocess.TimeoutExpired):
         return "unknown revision"
+
+
+# ---- command line and report --------------------------------------------------
+
+def benchmark_parser(doc, *, records_help, rows_option, rows_help, skip_option, skip_help,
+                     repeat_default):
+    """The options both benchmarks take: --records, a list of CSV sizes, a skip switch,
+    --repeat and --seed (in that order)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=100_000, help=records_help)
+    parser.add_argument(rows_option, default="100000,1000000", help=rows_help)
+    parser.add_argument(skip_option, action="store_true", help=skip_help)
+    parser.add_argument("--repeat", type=int, default=repeat_default,
+                        help=f"timing runs, best is kept (default {repeat_default})")
+    parser.add_argument("--seed", type=int, default=2026, help="generator seed (default 2026)")
+    return parser
+
+
+def parse_rows(parser, text, option):
+    """The comma-separated whole numbers of a rows option (underscores allowed)."""
+    try:
+        return [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
+    except ValueError:
+        parser.error(f"{option} must be comma-separated whole numbers")
+
+
+def header(name) -> str:
+    """The first line of a benchmark's report."""
+    return (f"profit-engine {name} benchmark -- {datetime.datetime.now():%Y-%m-%d %H:%M}, "
+            f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs")
+
+
+def print_table(table):
+    """The summary: (key, value) rows, the first one the heading."""
+    width = max(len(k) for k, _ in table)
+    print(f"  {table[0][0]:<{width}}  {table[0][1]}")
+    print(f"  {'-' * width}  {'-' * 40}")
+    for key, value in table[1:]:
+        print(f"  {key:<{width}}  {value}")
+
+
+# ---- timing and the CLI ---------------------------------------------------------
+
+def time_evaluate_many(policy, records, keep=False):
+    """evaluate_many, consumed: (seconds, decisions, errors).  With `keep`, every result is
+    also kept in a tuple, as evaluate_portfolio must (it returns them all)."""
+    from engine import RecordError  # the scripts put the project on sys.path first
+
+    decisions = errors = 0
+    kept = []
+    start = time.perf_counter()
+    for result in policy.evaluate_many(records):
+        if keep:
+            kept.append(result)
+        if isinstance(result, RecordError):
+            errors += 1
+        else:
+            decisions += 1
+    if keep:
+        kept = tuple(kept)
+    return time.perf_counter() - start, decisions, errors
+
+
+def measure_floor(profit):
+    """Peak RSS of `profit --help` (interpreter + imports), printed and returned."""
+    _, _, floor, _ = run_measured([profit, "--help"])
+    print(f"  `profit --help` (interpreter + imports): peak RSS {floor / 2**20:.1f} MiB")
+    return floor
