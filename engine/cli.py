@@ -18,11 +18,11 @@ import attrs
 
 from .diagnostics import PolicyError, render_all
 from .evaluator import Decision, evaluate_rows
-from .explain import _json
+from .explain import json_value
 from .money import grouped, plain
 from .policy import Policy, load_policy
 from .portfolio import PortfolioContext, PortfolioSummary, ReferralShare, evaluate_portfolio, shares_from_context
-from .report import Pool, ReferralLeader, build_report, key_figure, render_html, render_text
+from .report import TOP, Pool, ReferralLeader, build_report, key_figure, render_html, render_text
 from .records import FORMATS, RecordError, detect_format, read_records
 
 EXIT_OK, EXIT_POLICY, EXIT_RECORDS = 0, 1, 2
@@ -230,6 +230,7 @@ class _Progress:
 class _Summary:
     def __init__(self, policy: Policy) -> None:
         self.key_figure = key_figure(policy)
+        self.key_slot = policy.plan.figure_slot[self.key_figure] if self.key_figure else None
         self.counts: Counter = Counter()
         self.totals: dict = {}
         self.errors: List[RecordError] = []
@@ -243,7 +244,7 @@ class _Summary:
             return
         label = result.classification
         self.counts[label] += 1
-        value = result.slots[result.plan.figure_slot[self.key_figure]] if self.key_figure else None
+        value = result.slots[self.key_slot] if self.key_slot is not None else None
         if isinstance(value, Decimal):
             self.totals[label] = self.totals.get(label, Decimal(0)) + value
 
@@ -253,12 +254,10 @@ class _Summary:
             return []
         found = self.portfolio()
         lines = []
-        for allocation in found.context.allocations.values():
-            for group, share in allocation.groups.items():
-                where = f" [{group}]" if group is not None else ""
-                basis = f"by {allocation.driver} (total {plain(share.total)})" if allocation.driver else "equally"
-                lines.append(f"pool {allocation.name}{where}: {grouped(share.pool)} shared {basis} "
-                             f"over {share.customers:,} customers; allocated {grouped(share.allocated)}")
+        for allocation, where, share in _pool_groups(found):
+            basis = f"by {allocation.driver} (total {plain(share.total)})" if allocation.driver else "equally"
+            lines.append(f"pool {allocation.name}{where}: {grouped(share.pool)} shared {basis} "
+                         f"over {share.customers:,} customers; allocated {grouped(share.allocated)}")
         for pool in found.pools:
             lines.append(f"capacity {pool.name}: {grouped(pool.amount)} over {plain(pool.volume)} {pool.unit} "
                          f"= {plain(pool.rate)} per {pool.unit}; used {plain(pool.used)}, charged "
@@ -350,7 +349,7 @@ def decision_dict(decision: Decision) -> dict:
         "rule": {"classification": rule.classification, "number": rule.rule, "label": rule.label,
                  "line": rule.line},
         "classes": decision.classes,
-        "figures": {name: _json(value) for name, value in decision.figures.items()},
+        "figures": {name: json_value(value) for name, value in decision.figures.items()},
     }
 
 
@@ -377,7 +376,7 @@ def _write_csv(policy: Policy, results, out, summary) -> None:
 
 
 def _cell(value) -> str:
-    value = _json(value)
+    value = json_value(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     return "" if value is None else str(value)
@@ -394,7 +393,7 @@ def _write_table(policy: Policy, results, out, summary: _Summary) -> None:
         if isinstance(result, RecordError):
             continue
         labels = " ".join(f"{o.label:<{w}}" for o, w in zip(result.outcomes, widths))
-        value = result.slots[result.plan.figure_slot[key]] if key else ""
+        value = result.slots[summary.key_slot] if key else ""
         shown = grouped(value) if isinstance(value, Decimal) else str(value)
         out.write(f"{result.id or '':<12} {labels} {shown:>16}  {result.action or ''}\n")
     out.write("\n" + summary.line() + "\n\n")
@@ -453,11 +452,17 @@ def _referral_leaders(results: Iterator, leaders: List[ReferralLeader]) -> Itera
         yield result
 
 
+def _pool_groups(found: PortfolioSummary) -> Iterator:
+    """(allocation, " [group]" or "", its group's figures) for every pool as it was shared."""
+    for allocation in found.context.allocations.values():
+        for group, share in allocation.groups.items():
+            yield allocation, (f" [{group}]" if group is not None else ""), share
+
+
 def _report_pools(found: PortfolioSummary) -> tuple:
     """Each pool as shared (per group), then each capacity pool with its unused capacity."""
-    pools = [Pool(name + (f" [{group}]" if group is not None else ""), share.pool, share.allocated,
-                  share.pool - share.allocated)
-             for name, allocation in found.context.allocations.items() for group, share in allocation.groups.items()]
+    pools = [Pool(allocation.name + where, share.pool, share.allocated, share.pool - share.allocated)
+             for allocation, where, share in _pool_groups(found)]
     pools += [Pool(f"{use.name} (capacity)", use.amount, use.charged, use.unused) for use in found.pools]
     return tuple(pools)
 
@@ -474,7 +479,7 @@ def _report(args) -> int:
         report = build_report(policy, results)
     if summary.portfolio is not None:
         leaders.sort(key=lambda leader: (-leader.credit, leader.id))
-        report = attrs.evolve(report, pools=_report_pools(summary.portfolio()), referral_leaders=tuple(leaders[:10]))
+        report = attrs.evolve(report, pools=_report_pools(summary.portfolio()), referral_leaders=tuple(leaders[:TOP]))
     with _output(args.output) as out:
         out.write(render_html(report) if fmt == "html" else render_text(report))
     if args.output or fmt != "text":

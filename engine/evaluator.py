@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Tuple, 
 import attrs
 
 from .compiler import ARITHMETIC_ERRORS, Outcome, Plan, record_error_owner
+from .explain import explain
 from .money import CONTEXT
 from .records import RecordError, validate
 
@@ -52,8 +53,6 @@ class Decision:
 
     def explain(self):
         """The step-by-step explanation, built from this decision's own values."""
-        from .explain import explain
-
         return explain(self)
 
 

@@ -111,7 +111,7 @@ class Explanation:
             "indirect_benefits": self.credits,
             "outcomes": [attrs.asdict(o) for o in self.outcomes],
             "figures": [
-                {"name": s.name, "kind": s.kind, "value": _json(s.value), "unit": s.unit.describe(),
+                {"name": s.name, "kind": s.kind, "value": json_value(s.value), "unit": s.unit.describe(),
                  "formula": s.formula, "substituted": s.substituted, "line": s.line,
                  **({"unrounded": plain(s.unrounded)} if s.unrounded is not None else {})}
                 for s in self.steps
@@ -167,10 +167,14 @@ def _explain(decision) -> Explanation:
                        str(policy.rounding), credit_note, decision.outcomes, tuple(steps), tuple(tests))
 
 
+def _share_of(decision, name: str):
+    """This decision's share of one portfolio figure."""
+    return decision.shares[next(i for i, a in enumerate(decision.plan.policy.allocations) if a.name == name)]
+
+
 def _referral_text(decision, figure, plan) -> str:
     """Which referred customers brought how much, level by level."""
-    index = next(i for i, a in enumerate(plan.policy.allocations) if a.name == figure.name)
-    share = decision.shares[index]
+    share = _share_of(decision, figure.name)
     parts = [f"{c.id} {grouped(c.value)}" + (" (came anyway)" if c.anyway else "")
              + (f" x {percent(c.weight)}" if c.weight != 1 else "") + f" [level {c.level}]"
              for c in share.contributions]
@@ -185,8 +189,7 @@ def _referral_text(decision, figure, plan) -> str:
 
 def _share_text(decision, figure, plan) -> str:
     """pool × driver / portfolio total, with the totals named and where they came from."""
-    index = next(i for i, a in enumerate(plan.policy.allocations) if a.name == figure.name)
-    share = decision.shares[index]
+    share = _share_of(decision, figure.name)
     group = f" of {figure.expr.within} \"{share.group}\"" if figure.expr.within else ""
     if share.basis != "driver":
         why = "equal shares" if share.basis == "equal" else "drivers add up to zero: equal shares"
@@ -235,7 +238,8 @@ def _display(value, unit: Unit, currency: str) -> str:
     return text
 
 
-def _json(value):
+def json_value(value):
+    """A figure as JSON carries it: exact decimal strings, ISO dates."""
     if isinstance(value, Decimal):
         return plain(value)
     if isinstance(value, datetime.date):

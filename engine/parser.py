@@ -185,11 +185,14 @@ def _blank_statement(text: str, line: int, until_statement: bool = False) -> str
     return "\n".join(lines)
 
 
+_CONTINUATION_WORDS = frozenset(name.lower() for name in _CONTINUES_BEFORE) - {
+    "plus", "minus", "star", "slash", "eq", "compare", "rpar"}
+
+
 def _is_continuation(line: str) -> bool:
+    """Text-level twin of the postlexer's rule, for blanking a bad statement's continued lines."""
     stripped = line.strip()
-    return bool(stripped) and (
-        stripped[0] in "+-*/=<>)" or stripped.split()[0] in ("and", "or", "when", "else", "action", "reason", "of")
-    )
+    return bool(stripped) and (stripped[0] in "+-*/=<>!)" or stripped.split()[0] in _CONTINUATION_WORDS)
 
 
 def _words(expected) -> str:
@@ -245,7 +248,7 @@ def _syntax_diagnostic(error: Exception, text: str, filename: str) -> Diagnostic
         message = "this line ends too early"
     if token.type in ("ALLOCATE", "REFERRED") and "ALLOCATE" not in expected and "REFERRED" not in expected:
         message = f"`{token.value}` can only define a whole cost or credit"
-        help_text = (f"write it as its own line, e.g. `cost call_centre = allocate 180,000 EUR by support_calls`"
+        help_text = ("write it as its own line, e.g. `cost call_centre = allocate 180,000 EUR by support_calls`"
                      if token.type == "ALLOCATE" else
                      "write it as its own line, e.g. `credit word_of_mouth = referred 5% of revenue via referred_by`")
     elif (token.type in _CONTINUES_BEFORE and token.value.isidentifier()

@@ -219,7 +219,7 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
             problem = next((c.errors[position] for c in columns if position in c.errors), None)
             try:
                 if problem is not None:
-                    raise RecordError(problem, row=row, id=_id(plan, raw))
+                    raise RecordError(problem, row=row, id=found[1])
                 row_shares = tuple(c.share(spec, position, label) for spec, c in zip(specs, columns))
                 with decimal.localcontext(CONTEXT):
                     decision = decide(plan, found[0], found[1], row, lambda values, given=row_shares: given)
@@ -391,11 +391,6 @@ def _credit_network(policy, spec, entries: List, quantum: Decimal, label: str):
         if amount:
             credits[own] = amount
     return column, credits
-
-
-def _id(plan: Plan, raw) -> Optional[str]:
-    value = raw.get(plan.key_column) if isinstance(raw, Mapping) else None
-    return None if value in (None, "") else str(value)
 
 
 class _Column:

@@ -251,7 +251,7 @@ class _Builder:
         # Under ten customers some tenths would repeat (or be nobody): each count appears once.
         deciles = tuple(point(k) for k in sorted({n * tenth // 10 for tenth in range(1, 11)} - {0}))
         negatives = [c.profit for c in customers if c.profit < 0]
-        bottom = customers[-TOP:][::-1] if n > TOP else customers[::-1]
+        bottom = customers[-TOP:][::-1]
         if self.has_credits:
             earners = sorted((c for c in customers if c.credits and c.credits > 0),
                              key=lambda c: (-c.credits, c.id or "", c.row or 0))
@@ -362,7 +362,7 @@ def render_text(report: Report) -> str:
         out.append("Pooled costs: no pooled costs in this policy")
     if report.referral_leaders:
         out.append(f"Referral leaders ({cur}): customers referred directly, credit")
-        for leader in report.referral_leaders[:5]:
+        for leader in report.referral_leaders[:TEXT_TOP]:
             out.append(f"  {leader.id}: {leader.referred:,}, {grouped(leader.credit)}")
     out.append(f"Errors: {report.errors:,}" + (
         " (" + ", ".join(f"{what}: {count:,}" for what, count in report.error_kinds) + ")" if report.errors else ""))
