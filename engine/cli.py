@@ -21,7 +21,7 @@ from .evaluator import Decision, evaluate_rows
 from .explain import json_value
 from .money import grouped, plain
 from .policy import Policy, load_policy
-from .portfolio import PortfolioContext, PortfolioSummary, ReferralShare, evaluate_portfolio, shares_from_context
+from .portfolio import PortfolioContext, PortfolioSummary, ReferralShare, evaluate_portfolio, share_from_context
 from .report import TOP, Pool, ReferralLeader, build_report, key_figure, render_html, render_text
 from .records import FORMATS, RecordError, detect_format, read_records
 
@@ -290,7 +290,7 @@ def _results(policy: Policy, stream: IO[str], fmt: str, summary: _Summary,
     plan = policy.plan
     if context is not None:
         rows = evaluate_rows(plan, read_records(stream, fmt),
-                             shares_for=lambda values: shares_from_context(plan, values, context))
+                             share_of=lambda index, slots: share_from_context(plan, context, index, slots))
     elif policy.is_portfolio or policy.checked.pools:  # capacity pools report their use over the run
         label = "this run" if stream is sys.stdin else f"the run over {os.path.basename(stream.name)}"
         rows, summary.portfolio = evaluate_portfolio(plan, _rereadable(stream, fmt), label)

@@ -45,63 +45,57 @@ class Outcome:
 
 
 @attrs.frozen(eq=False)
+class Segment:
+    """One piece of the generated code. It continues the slots of the pieces before it, so a
+    portfolio pass can stop where its drivers are known and the next pass resume there."""
+
+    number: int  # 1-based
+    function: object  # (slots so far, share amounts) -> slots so far + this segment's
+    source: str
+    owners: Tuple[Optional[Owner], ...]  # line number of the generated code → what it computes
+    allocations: Tuple[int, ...]  # indexes into policy.allocations whose drivers it ends with; () for the last
+
+
+@attrs.frozen(eq=False)
 class Plan:
     """Everything needed to evaluate records: shared, immutable, safe across threads."""
 
     policy: CheckedPolicy
     fields: Tuple[FieldSpec, ...]
-    function: object  # (values tuple) -> slots tuple
-    source: str  # the generated code, for the curious and for tests
+    segments: Tuple[Segment, ...]  # run in order: values -> every slot; more than one for a portfolio
     slot_of: Dict[int, int]  # id(AST node) → slot
     constant_of: Dict[int, object]  # id(AST literal) → its value
     figure_slot: Dict[str, int]  # figure or field name → slot of its final value
     raw_slot: Dict[str, int]  # figure name → slot before rounding
     class_slot: Dict[str, int]  # classification name → slot holding the index of the matched rule
-    owners: Tuple[Optional[Owner], ...]  # generated line number → owner
     reported: Tuple[Tuple[str, int], ...]  # (name, slot) of every figure a decision reports
     rules: Tuple[Tuple[str, tuple], ...]  # (classification name, its rules)
     units: Dict[str, Unit]  # field or figure name → unit
     formulas: Dict[str, str]  # figure name → its formula as written, for explanations
     key_column: str  # the input column holding the record's id
-    driver_slot: Dict[str, int]  # allocation name → slot of its driver value in `function`
-    stages: Tuple["Stage", ...]  # for a portfolio: what to compute, in order, before the final pass
+    driver_slot: Dict[str, int]  # allocation name → slot of its driver value
     pool_uses: Tuple[Tuple[str, int], ...]  # (capacity pool, slot of the volume charged at its rate)
     outcome_tables: Tuple[Tuple[int, Tuple[Outcome, ...]], ...]  # (slot of rule index, outcome per rule)
 
+    @property
+    def stages(self) -> Tuple[Segment, ...]:
+        """A portfolio's passes: each ends with the drivers of some allocations, shared out before the next."""
+        return self.segments[:-1]
 
-@attrs.frozen(eq=False)
-class Stage:
-    """One portfolio pass: a function computing just the drivers of these allocations."""
-
-    number: int
-    function: object  # (values, shares) -> slots
-    allocations: Tuple[int, ...]  # indexes into policy.allocations
-    driver_slot: Dict[str, int]
+    @property
+    def source(self) -> str:
+        """The generated code, for the curious and for tests."""
+        return "\n".join(segment.source for segment in self.segments)
 
 
 def compile_policy(policy: CheckedPolicy) -> Plan:
     """Compile once; the plan evaluates any number of records."""
-    stages = []
-    for number in sorted({a.stage for a in policy.allocations}):
-        targets = [i for i, a in enumerate(policy.allocations) if a.stage == number]
-        needed = set()
-        for index in targets:
-            spec = policy.allocations[index]
-            names = {n.name for e in (spec.driver, getattr(spec, "anyway", None)) if e is not None for n in names_in(e)}
-            needed |= names.union(*(policy.depends.get(n, ()) for n in names))
-        stage = _Compiler(policy, only=needed, drivers_of={policy.allocations[i].name for i in targets}).build()
-        stages.append(Stage(number, stage.function, tuple(targets), stage.driver_slot))
-    return attrs.evolve(_Compiler(policy).build(), stages=tuple(stages))
-
-
-
+    return _Compiler(policy).build()
 
 
 class _Compiler:
-    def __init__(self, policy: CheckedPolicy, only: Optional[set] = None, drivers_of: frozenset = frozenset()) -> None:
+    def __init__(self, policy: CheckedPolicy) -> None:
         self.policy = policy
-        self.only = only  # a stage computes only these figures ...
-        self.drivers_of = drivers_of  # ... and the drivers of these allocations
         self.driver_slot: Dict[str, int] = {}
         self.pool_uses: List[Tuple[str, int]] = []
         self.kinds = {f.name: f.kind for f in policy.figures}
@@ -121,6 +115,7 @@ class _Compiler:
         self.raw_slot: Dict[str, int] = {}
         self.class_slot: Dict[str, int] = {}
         self.in_branch = 0
+        self.done: set = set()  # figures computed by an earlier segment
 
     # ---- output helpers ------------------------------------------------------
 
@@ -143,7 +138,7 @@ class _Compiler:
             self.constants[name] = value
         return self.constant_names[key]
 
-    # ---- the function --------------------------------------------------------
+    # ---- the functions -------------------------------------------------------
 
     def build(self) -> Plan:
         policy = self.policy
@@ -153,36 +148,26 @@ class _Compiler:
             slot = self.new_slot()
             self.names[field.name] = f"v{slot}"
             self.figure_slot[field.name] = slot
-        field_slots = ", ".join(f"v{i}" for i in range(len(policy.fields)))
-        self.emit(f"{field_slots}, = values" if policy.fields else "pass")
-        for figure in policy.figures:
-            if self.only is None or figure.name in self.only or figure.name in self.drivers_of:
-                self.figure(figure)
-        if self.only is None:
-            for index, classification in enumerate(policy.classifications):
-                self.classification(index, classification)
-        all_slots = ", ".join(f"v{i}" for i in range(self.slots))
-        self.emit(f"return ({all_slots},)")
-        prologue = []
-        if self.conditional_slots:
-            prologue.append("    " + " = ".join(f"v{i}" for i in self.conditional_slots) + " = None")
-        body = ["def evaluate(values, shares):"] + prologue + self.lines
-        source = "\n".join(body) + "\n"
-        owners = [None] + [None] * len(prologue) + self.owners
-        namespace: Dict[str, object] = {"__builtins__": {"min": min, "max": max, "abs": abs}}
-        namespace.update(self.constants)
-        # Only the final plan's line numbers map to owners; a stage's do not.
-        code = compile(source, "<policy plan>" if self.only is None else "<policy stage>", "exec")
-        exec(code, namespace)  # our generated code only: see the module docstring
+        segments = []
+        passes = sorted({a.stage for a in policy.allocations})
+        for number in passes:
+            targets = tuple(i for i, a in enumerate(policy.allocations) if a.stage == number)
+            needed = set()
+            for index in targets:
+                spec = policy.allocations[index]
+                names = {n.name for e in (spec.driver, getattr(spec, "anyway", None)) if e is not None
+                         for n in names_in(e)}
+                needed |= names.union(*(policy.depends.get(n, ()) for n in names))
+            segments.append(self.segment(len(segments) + 1, targets, needed, len(passes) + 1))
+        segments.append(self.segment(len(segments) + 1, (), None, len(passes) + 1))
         return Plan(
-            policy=policy, fields=policy.fields, function=namespace["evaluate"], source=source,
+            policy=policy, fields=policy.fields, segments=tuple(segments),
             slot_of=self.slot_of, constant_of=self.constant_of, figure_slot=self.figure_slot,
             raw_slot=self.raw_slot, class_slot=self.class_slot,
-            owners=tuple([None] + owners),  # line numbers are 1-based
             reported=tuple((f.name, self.figure_slot[f.name]) for f in policy.figures
                            if f.kind not in ("rate", "pool") and f.name in self.figure_slot),
             rules=tuple((c.name, c.rules) for c in policy.classifications),
-            driver_slot=self.driver_slot, stages=(), pool_uses=tuple(self.pool_uses),
+            driver_slot=self.driver_slot, pool_uses=tuple(self.pool_uses),
             key_column=next((f.column for f in policy.fields if f.name == policy.key), policy.key),
             outcome_tables=tuple(
                 (self.class_slot[c.name], tuple(Outcome(c.name, r.label, n, r.span.line, r.action, r.reason)
@@ -192,18 +177,48 @@ class _Compiler:
             units={**{f.name: Unit(f.kind) for f in policy.fields}, **{f.name: f.unit for f in policy.figures}},
         )
 
+    def segment(self, number: int, targets: Tuple[int, ...], needed: Optional[set], count: int) -> Segment:
+        """The figures in `needed` not computed yet, ending with the drivers of `targets`;
+        with `needed` None, everything left and the classifications."""
+        start = self.slots
+        self.lines, self.owners, self.conditional_slots = [], [], []
+        drivers_of = {self.policy.allocations[i].name for i in targets}
+        for figure in self.policy.figures:
+            if figure.name in drivers_of:
+                self.drivers(figure)
+            elif figure.name not in self.done and (needed is None or figure.name in needed):
+                self.figure(figure)
+                self.done.add(figure.name)
+        if needed is None:
+            for index, classification in enumerate(self.policy.classifications):
+                self.classification(index, classification)
+        head = [f"    {', '.join(f'v{i}' for i in range(start))}, = slots"] if start else []
+        if self.conditional_slots:
+            head.append("    " + " = ".join(f"v{i}" for i in self.conditional_slots) + " = None")
+        new = ", ".join(f"v{i}" for i in range(start, self.slots))
+        tail = f"    return slots + ({new},)" if new else "    return slots"
+        source = "\n".join(["def evaluate(slots, shares):"] + head + self.lines + [tail]) + "\n"
+        owners = [None, None] + [None] * len(head) + self.owners  # line numbers are 1-based
+        namespace: Dict[str, object] = {"__builtins__": {"min": min, "max": max, "abs": abs}}
+        namespace.update(self.constants)
+        filename = "<policy plan>" if count == 1 else f"<policy plan, part {number} of {count}>"
+        exec(compile(source, filename, "exec"), namespace)  # our generated code only: see the module docstring
+        return Segment(number, namespace["evaluate"], source, tuple(owners), targets)
+
+    def drivers(self, figure: Figure) -> None:
+        """An allocation's driver (and came-anyway value), which the portfolio pass shares out by."""
+        self.owner = Owner(f"the driver of {figure.kind} '{figure.name}'", figure.span)
+        expr = figure.expr
+        for key, node in ((figure.name, getattr(expr, "driver", None) or getattr(expr, "value", None)),
+                          (figure.name + " anyway", getattr(expr, "anyway", None))):
+            if node is not None:
+                self.driver_slot[key] = self.slot(self.expr(node))
+        self.owner = None
+
     def figure(self, figure: Figure) -> None:
         self.owner = Owner(f"{figure.kind} '{figure.name}'" if figure.kind != "total" else f"the total '{figure.name}'",
                            figure.span)
         if isinstance(figure.expr, (ast.Allocate, ast.Referral)):
-            drivers = [(figure.name, getattr(figure.expr, "driver", None) or getattr(figure.expr, "value", None)),
-                       (figure.name + " anyway", getattr(figure.expr, "anyway", None))]
-            for key, node in drivers:
-                if node is not None:
-                    self.driver_slot[key] = self.slot(self.expr(node))
-            if figure.name in self.drivers_of:  # a stage wants the driver, not the share
-                self.owner = None
-                return
             raw = self.new_slot()
             self.emit(f"v{raw} = shares[{self.allocation_index[figure.name]}]")
         elif figure.kind == "total":
@@ -370,10 +385,12 @@ class _Compiler:
 
 def record_error_owner(plan: Plan, traceback) -> Optional[Owner]:
     """Which figure or rule was being computed when a record's evaluation failed."""
+    codes = {segment.function.__code__: segment.owners for segment in plan.segments}
     while traceback is not None:
-        if traceback.tb_frame.f_code.co_filename == "<policy plan>":
+        owners = codes.get(traceback.tb_frame.f_code)
+        if owners is not None:
             line = traceback.tb_lineno
-            return plan.owners[line] if 0 <= line < len(plan.owners) else None
+            return owners[line] if 0 <= line < len(owners) else None
         traceback = traceback.tb_next
     return None
 

@@ -25,7 +25,9 @@ class Decision:
     outcomes: Tuple[Outcome, ...]
     plan: Plan = attrs.field(repr=False)
     slots: tuple = attrs.field(repr=False)
-    shares: tuple = attrs.field(default=(), repr=False)  # its Share of each pooled cost, if any
+    # its share of each pooled cost: a tuple, or a portfolio run's shares, made only when asked for
+    _shares: Any = attrs.field(default=(), repr=False)
+    _position: int = attrs.field(default=0, repr=False)
 
     @property
     def classification(self) -> str:
@@ -51,55 +53,80 @@ class Decision:
         slots = self.slots
         return {name: slots[slot] for name, slot in self.plan.reported}
 
+    @property
+    def shares(self) -> tuple:
+        """Its Share (or ReferralShare) of each of the policy's allocations; () if it has none."""
+        shares = self._shares
+        return shares if shares.__class__ is tuple else shares.at(self._position)
+
     def explain(self):
         """The step-by-step explanation, built from this decision's own values."""
         return explain(self)
 
 
 Result = Union[Decision, RecordError]
+ShareOf = Callable[[int, tuple], Any]  # (allocation index, slots so far) -> its Share, or why there is none
 
 
 def evaluate(plan: Plan, record: Mapping[str, Any], row: Optional[int] = None,
-             shares_for: Optional[Callable[[tuple], tuple]] = None) -> Decision:
+             share_of: Optional[ShareOf] = None) -> Decision:
     """Decide one record; raise RecordError if it is invalid or its arithmetic fails.
 
-    A policy with allocations needs `shares_for`: given the record's values, its share of
-    each pool (from a portfolio run or a stored portfolio context).
+    A policy with allocations needs `share_of`: the record's share of each pool (from a
+    stored portfolio context), given what the plan has computed so far.
     """
     with decimal.localcontext(CONTEXT):
         values, record_id = validate(record, plan.fields, plan.key_column, plan.policy.currency, row)
-        return decide(plan, values, record_id, row, shares_for)
+        return decide(plan, values, record_id, row, share_of)
 
 
 def decide(plan: Plan, values: tuple, record_id: Optional[str], row: Optional[int],
-           shares_for: Optional[Callable[[tuple], tuple]] = None) -> Decision:
+           share_of: Optional[ShareOf] = None) -> Decision:
     """Decide a record whose values are already validated (in the engine's decimal context)."""
-    shares: tuple = ()
-    if plan.stages and shares_for is None:
+    segments = plan.segments
+    if len(segments) == 1:
+        return conclude(plan, advance(plan, segments[0], values, (), record_id, row), record_id, row)
+    if share_of is None:
         raise RecordError("this policy shares pooled costs over the portfolio: evaluate the whole "
                           "portfolio, or give a stored portfolio context", row=row, id=record_id)
+    shares: list = [None] * len(plan.policy.allocations)
+    amounts: list = [None] * len(shares)
+    slots = values
+    for segment in segments:
+        slots = advance(plan, segment, slots, tuple(amounts), record_id, row)
+        for index in segment.allocations:
+            share = share_of(index, slots)
+            if isinstance(share, str):
+                raise RecordError(share, row=row, id=record_id)
+            shares[index], amounts[index] = share, share.amount
+    return conclude(plan, slots, record_id, row, tuple(shares))
+
+
+def advance(plan: Plan, segment, slots: tuple, amounts: tuple, record_id: Optional[str],
+            row: Optional[int]) -> tuple:
+    """Run one segment of the plan on the slots so far; a failure is the record's RecordError."""
     try:
-        if plan.stages:
-            shares = shares_for(values)
-            problem = next((s for s in shares if isinstance(s, str)), None)
-            if problem is not None:
-                raise RecordError(problem, row=row, id=record_id)
-        slots = plan.function(values, tuple(s.amount for s in shares))
+        return segment.function(slots, amounts)
     except ARITHMETIC_ERRORS as error:
-        raise _arithmetic_error(plan, error, values, row, record_id) from None
-    outcomes = tuple(table[slots[slot]] for slot, table in plan.outcome_tables)
-    return Decision(record_id, row, outcomes, plan, slots, shares)
+        raise _arithmetic_error(plan, error, slots, row, record_id) from None
+
+
+def conclude(plan: Plan, slots: tuple, record_id: Optional[str], row: Optional[int],
+             shares: Any = (), position: int = 0) -> Decision:
+    """The decision read from a record's finished slots."""
+    return Decision(record_id, row, tuple(table[slots[slot]] for slot, table in plan.outcome_tables),
+                    plan, slots, shares, position)
 
 
 def evaluate_rows(plan: Plan, rows: Iterable[Tuple[int, Any]],
-                  shares_for: Optional[Callable[[tuple], tuple]] = None) -> Iterator[Result]:
+                  share_of: Optional[ShareOf] = None) -> Iterator[Result]:
     """One result per input row, in order: a Decision, or the RecordError that row raised."""
     for row, record in rows:
         if isinstance(record, RecordError):
             yield record
             continue
         try:
-            yield evaluate(plan, record, row, shares_for)
+            yield evaluate(plan, record, row, share_of)
         except RecordError as error:
             yield error
 

@@ -14,7 +14,7 @@ from .diagnostics import Diagnostic
 from .money import CONTEXT
 from .evaluator import Decision, Result, evaluate, evaluate_rows
 from .parser import parse
-from .portfolio import PortfolioContext, PortfolioSummary, evaluate_portfolio, shares_from_context
+from .portfolio import PortfolioContext, PortfolioSummary, evaluate_portfolio, share_from_context
 
 
 class Policy:
@@ -83,7 +83,7 @@ class Policy:
         if context is None:
             return evaluate(self._plan, record)
         plan = self._plan
-        return evaluate(plan, record, shares_for=lambda values: shares_from_context(plan, values, context))
+        return evaluate(plan, record, share_of=lambda index, slots: share_from_context(plan, context, index, slots))
 
     def evaluate_portfolio(self, records: Iterable[Mapping[str, Any]]) -> "PortfolioRun":
         """Decide every record of a portfolio, sharing pooled costs exactly over all of them."""

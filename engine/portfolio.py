@@ -13,14 +13,15 @@ remainders, ties to the earlier row. The shares always add up to the pool.
 from __future__ import annotations
 
 import decimal
+import heapq
 from array import array
 from decimal import Decimal
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import attrs
 
-from .compiler import ARITHMETIC_ERRORS, Plan
-from .evaluator import decide
+from .compiler import Plan
+from .evaluator import advance, conclude
 from .formatter import format_expr
 from .money import CONTEXT
 from .checker import ReferralSpec
@@ -34,22 +35,27 @@ class ZeroTotal(Exception):
     """The drivers of a pool add up to zero, so the pool cannot be shared by them."""
 
 
-def distribute(pool: Decimal, weights: Sequence[Decimal], quantum: Decimal = Decimal("0.01")) -> List[Tuple[Decimal, bool]]:
-    """Share `pool` in proportion to `weights` (each ≥ 0): (share, got a remainder unit) per weight.
+def distribute(units: int, weights: Sequence[int]) -> Tuple[List[int], List[int]]:
+    """Share `units` smallest currency units in proportion to `weights` (whole numbers ≥ 0).
 
-    The shares add up to the pool exactly, to the quantum.
+    Returns each weight's units, which add up to `units` exactly, and the positions that
+    got one of the leftover units. All in integers, so exact for any portfolio.
     """
-    total = sum(weights, Decimal(0))
+    total = sum(weights)
     if total == 0:
         raise ZeroTotal()
-    sign = -1 if pool < 0 else 1
-    with decimal.localcontext(_WIDE):
-        units = (abs(pool) / quantum).to_integral_value(rounding=decimal.ROUND_FLOOR)
-        exact = [units * w / total for w in weights]
-        floors = [e.to_integral_value(rounding=decimal.ROUND_FLOOR) for e in exact]
-        left = int(units - sum(floors, Decimal(0)))
-        bonus = set(sorted(range(len(weights)), key=lambda i: (floors[i] - exact[i], i))[:left])
-        return [((floors[i] + (i in bonus)) * quantum * sign, i in bonus) for i in range(len(weights))]
+    sign = -1 if units < 0 else 1
+    units = abs(units)
+    products = [units * w for w in weights]
+    floors = [p // total for p in products]
+    left = units - sum(floors)
+    remainders = [p % total for p in products]
+    bonus = heapq.nlargest(left, range(len(weights)), key=remainders.__getitem__)  # stable: earlier rows first
+    for position in bonus:
+        floors[position] += 1
+    if sign < 0:
+        floors = [-f for f in floors]
+    return floors, bonus
 
 
 @attrs.frozen
@@ -129,128 +135,146 @@ Source = Callable[[], Iterable[Tuple[int, Any]]]
 
 def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
                        keep_values: bool = False) -> Tuple[Iterator, Callable[[], "PortfolioSummary"]]:
-    """Stage passes over `source()` (called once per pass), then the decisions of the final pass.
+    """One pass over the records per stage of the plan, then the decisions of the final pass.
 
-    Returns the iterator of results (Decision or RecordError, one per row, in order) and a
-    function giving the portfolio summary once that iterator is exhausted. With `keep_values`
-    (the records are in memory anyway) each record is validated once, not once per pass.
+    Pass k runs segment k of the plan on every record and shares out the pools whose
+    drivers it ends with. Returns the iterator of results (Decision or RecordError, one per
+    row, in order) and a function giving the portfolio summary once that iterator is
+    exhausted. With `keep_values` (the records are in memory anyway) each record's slots
+    are kept between passes, so it is validated and computed once; without, each pass
+    calls `source()` again and recomputes the segments before its own, and only the
+    compact results of the portfolio figures are kept between passes.
     """
-    kept: Dict[int, Any] = {}
-
-    def checked(position: int, raw, row):
-        """(values, id) or the RecordError of a record, validated once when kept."""
-        if position in kept:
-            return kept[position]
-        if isinstance(raw, RecordError):
-            found = raw
-        else:
-            try:
-                with decimal.localcontext(CONTEXT):
-                    found = validate(raw, plan.fields, plan.key_column, policy.currency, row)
-            except RecordError as error:
-                found = error
-        if keep_values:
-            kept[position] = found
-        return found
-
     policy = plan.policy
     specs = policy.allocations
-    group_index = {f.name: i for i, f in enumerate(plan.fields)}
-    columns: List[Optional[_Column]] = [None] * len(specs)  # per portfolio figure: every row's result
+    segments = plan.segments
+    columns: List[Optional[_Column]] = [None] * len(specs)
+    failed: Dict[int, str] = {}  # position → why a portfolio figure gives the record no share
+    kept: list = []  # with keep_values: (row, id, slots so far or the record's RecordError) per record
+
+    def run(position: int, row, record_id, slots: tuple, first: int, last: int):
+        """Segments first..last-1 on one record's slots: its slots after them, or its RecordError."""
+        try:
+            if position in failed:
+                raise RecordError(failed[position], row=row, id=record_id)
+            with decimal.localcontext(CONTEXT):
+                for segment in segments[first:last]:
+                    amounts = tuple(None if c is None else c.amount(position) for c in columns) if first else ()
+                    slots = advance(plan, segment, slots, amounts, record_id, row)
+                    first += 1
+        except RecordError as error:
+            return error
+        return slots
+
+    def states(last: int) -> Iterator[Tuple[int, Any, Any]]:
+        """(row, id, slots after segment `last`, or the record's RecordError), record by record."""
+        if kept:  # in memory: each record resumes where the last pass left it
+            final = last == len(segments)
+            for position, (row, record_id, state) in enumerate(kept):
+                if state.__class__ is tuple:
+                    state = run(position, row, record_id, state, last - 1, last)
+                kept[position] = None if final else (row, record_id, state)
+                yield row, record_id, state
+            return
+        for position, (row, raw) in enumerate(source()):
+            if isinstance(raw, RecordError):
+                state, record_id = raw, raw.id
+            else:
+                try:
+                    with decimal.localcontext(CONTEXT):
+                        values, record_id = validate(raw, plan.fields, plan.key_column, policy.currency, row)
+                except RecordError as error:
+                    state, record_id = error, error.id
+                else:
+                    state = run(position, row, record_id, values, 0, last)
+            if keep_values and last < len(segments):
+                kept.append((row, record_id, state))
+            yield row, record_id, state
+
     contexts: Dict[str, AllocationContext] = {}
     referrals: Dict[str, Dict[str, Decimal]] = {}
-    quantum = policy.rounding.quantum
     rows = 0
-    for stage in plan.stages:
-        # During a pass only what the stage needs is kept: per row a group and a driver,
+    for segment in segments[:-1]:
+        # During a pass only what its share-outs need is kept: per row a group and a driver,
         # or for a referral credit the ids and the values brought.
-        collected: Dict[int, Tuple[list, list, dict]] = {i: ([], [], {}) for i in stage.allocations}
+        collectors = [(index, _collector(plan, specs[index])) for index in segment.allocations]
+        collected = {index: ([], [], {}) for index in segment.allocations}  # groups, weights, errors
         rows = 0
-        known_groups: Dict[Optional[str], Optional[str]] = {}
-        for position, (row, raw) in enumerate(source()):
+        for position, (row, record_id, state) in enumerate(states(segment.number)):
             rows += 1
-            found = checked(position, raw, row)
-            values = None if isinstance(found, RecordError) else found[0]
-            slots = None
-            if values is not None:
-                with decimal.localcontext(CONTEXT):
-                    try:
-                        slots = stage.function(values, tuple(c.amount(position) if c is not None else None
-                                                             for c in columns))
-                    except ARITHMETIC_ERRORS:
-                        slots = None  # the final pass reports this record's error
-            for index in stage.allocations:
-                spec = specs[index]
-                groups, weights, errors = collected[index]
-                if slots is None:
-                    groups.append(None)
-                    weights.append(None)
-                elif isinstance(spec, ReferralSpec):
-                    groups.append(None)
-                    weights.append(_referral_entry(plan, stage, spec, values, slots, group_index))
-                else:
-                    group = values[group_index[spec.within]] if spec.within else None
-                    if spec.within and group is None:
-                        errors[position] = (f"{spec.within} is empty, so the record belongs to no group of "
-                                            f"the allocation '{spec.name}'")
-                    driver = slots[stage.driver_slot[spec.name]] if spec.driver is not None else Decimal(1)
-                    groups.append(known_groups.setdefault(group, group))  # one string per group, not per row
-                    weights.append(None if position in errors else _weight(driver))
-        for index in stage.allocations:
+            slots = state if state.__class__ is tuple else None
+            for index, collect in collectors:
+                collect(position, slots, *collected[index])
+        for index in segment.allocations:
             spec = specs[index]
             groups, weights, errors = collected.pop(index)
             if isinstance(spec, ReferralSpec):
-                columns[index], referrals[spec.name] = _credit_network(policy, spec, weights, quantum, label)
+                columns[index], referrals[spec.name] = _credit_network(policy, spec, weights, label)
             else:
                 columns[index], contexts[spec.name] = _share_out(policy, spec, groups, weights, errors)
+            failed.update(columns[index].errors)
+    shares = _RunShares(specs, columns, label)
     summary: Dict[str, Any] = {}
 
     def results() -> Iterator:
         count = 0
         uses = {name: Decimal(0) for name, _ in plan.pool_uses}
-        allocated: Dict[Tuple[str, Optional[str]], Decimal] = {}
-        for position, (row, raw) in enumerate(source()):
+        lost = []  # records in error after their shares were worked out
+        for position, (row, record_id, state) in enumerate(states(len(segments))):
             count += 1
-            found = checked(position, raw, row)
-            kept.pop(position, None)
-            if isinstance(found, RecordError):
-                yield found
+            if state.__class__ is not tuple:
+                lost.append(position)
+                yield state
                 continue
-            problem = next((c.errors[position] for c in columns if position in c.errors), None)
-            try:
-                if problem is not None:
-                    raise RecordError(problem, row=row, id=found[1])
-                row_shares = tuple(c.share(spec, position, label) for spec, c in zip(specs, columns))
-                with decimal.localcontext(CONTEXT):
-                    decision = decide(plan, found[0], found[1], row, lambda values, given=row_shares: given)
-            except RecordError as error:
-                yield error
-                continue
-            for share in decision.shares:
-                if isinstance(share, ReferralShare):
-                    continue
-                key = (share.allocation, share.group)
-                allocated[key] = allocated.get(key, Decimal(0)) + share.amount
             for name, slot in plan.pool_uses:
-                volume = decision.slots[slot]
+                volume = state[slot]
                 if isinstance(volume, Decimal):
                     uses[name] += volume
-            yield decision
-        summary["records"] = count
-        summary["uses"] = uses
-        summary["allocated"] = allocated
+            yield conclude(plan, state, record_id, row, shares, position)
+        summary.update(records=count, uses=uses, lost=lost)
 
     def finish() -> PortfolioSummary:
         """Pools as shared out to the records that were decided (a record in error keeps no share)."""
-        allocated = summary.get("allocated", {})
+        unshared: Dict[Tuple[str, Optional[str]], Decimal] = {}
+        for position in summary.get("lost", ()):
+            for spec, column in zip(specs, columns):
+                share = column.shared(position) if not isinstance(spec, ReferralSpec) else None
+                if share is not None:
+                    key = (spec.name, share[0])
+                    unshared[key] = unshared.get(key, Decimal(0)) + share[1]
         decided = {name: AllocationContext(name, a.driver, {
-            group: attrs.evolve(g, allocated=allocated.get((name, group), Decimal(0)))
+            group: attrs.evolve(g, allocated=g.allocated - unshared.get((name, group), 0))
             for group, g in a.groups.items()}) for name, a in contexts.items()}
         return PortfolioSummary(
             PortfolioContext(label, summary.get("records", rows), decided, referrals),
             tuple(_pool_use(pool, summary.get("uses", {}).get(pool.name, Decimal(0))) for pool in policy.pools))
 
     return results(), finish
+
+
+def _collector(plan: Plan, spec) -> Callable:
+    """What a stage pass keeps of each row for one allocation: f(position, slots or None,
+    groups, weights, errors) appends the row's group and driver (or referral entry)."""
+    if isinstance(spec, ReferralSpec):
+        def referral(position, slots, groups, weights, errors):
+            weights.append(None if slots is None else _referral_entry(plan, spec, slots))
+        return referral
+    within = plan.figure_slot[spec.within] if spec.within else None
+    driver = plan.driver_slot[spec.name] if spec.driver is not None else None
+    known: Dict[Optional[str], Optional[str]] = {}
+
+    def allocation(position, slots, groups, weights, errors):
+        if slots is None:
+            groups.append(None)
+            weights.append(None)
+            return
+        group = None if within is None else slots[within]
+        if within is not None and group is None:
+            errors[position] = (f"{spec.within} is empty, so the record belongs to no group of "
+                                f"the allocation '{spec.name}'")
+        groups.append(known.setdefault(group, group))  # one string per group, not per row
+        weights.append(None if position in errors else _weight(slots[driver]) if driver is not None else 1)
+    return allocation
 
 
 @attrs.frozen
@@ -261,45 +285,35 @@ class PortfolioSummary:
     pools: Tuple[PoolUse, ...]
 
 
-def shares_from_context(plan: Plan, values: tuple, context: PortfolioContext) -> tuple:
-    """One record's shares from stored totals (no remainder units: there is no portfolio to balance)."""
-    specs = plan.policy.allocations
-    group_index = {f.name: i for i, f in enumerate(plan.fields)}
-    shares: List[Any] = [None] * len(specs)
-    key = values[group_index[plan.policy.key]]
-    for stage in plan.stages:
-        with decimal.localcontext(CONTEXT):
-            slots = stage.function(values, tuple(getattr(s, "amount", None) for s in shares))
-            for index in stage.allocations:
-                spec = specs[index]
-                if isinstance(spec, ReferralSpec):
-                    amount = context.referrals.get(spec.name, {}).get(key, Decimal("0.00"))
-                    shares[index] = ReferralShare(spec.name, amount, (), False, (), context.label)
-                    continue
-                group = values[group_index[spec.within]] if spec.within else None
-                stored = context.allocations.get(spec.name)
-                if stored is None:
-                    shares[index] = (f"the stored context {context.label} has no allocation '{spec.name}': "
-                                     "it was made with another policy")
-                    return tuple(shares)
-                found = stored.groups.get(group)
-                if found is not None and spec.driver is not None and not found.total and not spec.fallback_equal:
-                    shares[index] = (f"the drivers of '{spec.name}' added up to zero in the stored context "
-                                     f"{context.label}; add `otherwise equally` to share it equally instead")
-                    return tuple(shares)
-                if found is None:
-                    where = f" for {spec.within} '{group}'" if spec.within else ""
-                    shares[index] = f"no pool '{spec.name}'{where} in the stored context {context.label}"
-                    return tuple(shares)
-                basis = "driver" if spec.driver is not None and found.total else (
-                    "equal" if spec.driver is None else "fallback")
-                if basis == "driver":
-                    driver, total = max(slots[stage.driver_slot[spec.name]], Decimal(0)), found.total
-                else:
-                    driver, total = Decimal(1), Decimal(found.customers + 1)  # the new customer joins the group
-                amount = (found.pool * driver / total).quantize(plan.policy.rounding.quantum, plan.policy.rounding.rounding)
-                shares[index] = Share(spec.name, group, found.pool, total, amount, False, context.label, basis)
-    return tuple(shares)
+def share_from_context(plan: Plan, context: PortfolioContext, index: int, slots: tuple):
+    """One record's share of allocation `index` from stored totals, or why it has none
+    (no remainder units: there is no portfolio to balance)."""
+    spec = plan.policy.allocations[index]
+    if isinstance(spec, ReferralSpec):
+        key = slots[plan.figure_slot[plan.policy.key]]
+        amount = context.referrals.get(spec.name, {}).get(key, Decimal("0.00"))
+        return ReferralShare(spec.name, amount, (), False, (), context.label)
+    group = slots[plan.figure_slot[spec.within]] if spec.within else None
+    stored = context.allocations.get(spec.name)
+    if stored is None:
+        return (f"the stored context {context.label} has no allocation '{spec.name}': "
+                "it was made with another policy")
+    found = stored.groups.get(group)
+    if found is None:
+        where = f" for {spec.within} '{group}'" if spec.within else ""
+        return f"no pool '{spec.name}'{where} in the stored context {context.label}"
+    if spec.driver is not None and not found.total and not spec.fallback_equal:
+        return (f"the drivers of '{spec.name}' added up to zero in the stored context "
+                f"{context.label}; add `otherwise equally` to share it equally instead")
+    basis = "driver" if spec.driver is not None and found.total else (
+        "equal" if spec.driver is None else "fallback")
+    if basis == "driver":
+        driver, total = max(slots[plan.driver_slot[spec.name]], Decimal(0)), found.total
+    else:
+        driver, total = Decimal(1), Decimal(found.customers + 1)  # the new customer joins the group
+    rounding = plan.policy.rounding
+    amount = (found.pool * driver / total).quantize(rounding.quantum, rounding.rounding)
+    return Share(spec.name, group, found.pool, total, amount, False, context.label, basis)
 
 
 @attrs.frozen
@@ -325,18 +339,19 @@ class ReferralShare:
     context: str
 
 
-def _referral_entry(plan: Plan, stage, spec, values: tuple, slots: tuple, index: Dict[str, int]):
+def _referral_entry(plan: Plan, spec, slots: tuple):
     """A referred customer: (id, referrer id, came anyway, value brought, value if it came anyway).
     Any other customer: just its id, which is all the network needs of it."""
-    own, link = values[index[plan.policy.key]], values[index[spec.via]]
+    slot = plan.figure_slot
+    own, link = slots[slot[plan.policy.key]], slots[slot[spec.via]]
     if link is None:
         return own
-    flag = bool(values[index[spec.anyway_flag]]) if spec.anyway_flag else False
-    anyway = slots[stage.driver_slot[spec.name + " anyway"]] if spec.anyway is not None else None
-    return (own, link, flag, slots[stage.driver_slot[spec.name]], anyway)
+    flag = bool(slots[slot[spec.anyway_flag]]) if spec.anyway_flag else False
+    anyway = slots[plan.driver_slot[spec.name + " anyway"]] if spec.anyway is not None else None
+    return (own, link, flag, slots[plan.driver_slot[spec.name]], anyway)
 
 
-def _credit_network(policy, spec, entries: List, quantum: Decimal, label: str):
+def _credit_network(policy, spec, entries: List, label: str):
     """Every customer's credit for the customers it brought in, level by level; never loops."""
     ids = [entry if entry.__class__ is not tuple else entry[0] for entry in entries]
     by_id: Dict[str, int] = {}
@@ -356,7 +371,7 @@ def _credit_network(policy, spec, entries: List, quantum: Decimal, label: str):
                                                   "no one is credited")
         else:
             children.setdefault(link, []).append(position)
-    column = _Column(spec.name, len(entries), quantum)
+    column = _Column(spec.name, len(entries), policy.rounding.quantum)
     credits: Dict[str, Decimal] = {}
     factor = spec.decay / 100
     rounding = policy.rounding
@@ -404,7 +419,7 @@ class _Column:
         self.units = array("q", bytes(8 * size))
         self.exponent = quantum.as_tuple().exponent
         self.bonus = bytearray(size)  # got a remainder unit
-        self.group = array("i", bytes(4 * size))  # index into infos
+        self.group = array("i", [-1]) * size  # index into infos; -1: no share
         self.infos: List[tuple] = []  # (group, pool, total, basis)
         self.errors: Dict[int, str] = {}
         self.details: Dict[int, "ReferralShare"] = {}
@@ -412,13 +427,18 @@ class _Column:
     def set(self, position: int, amount: Decimal) -> None:
         self.units[position] = int(amount.scaleb(-self.exponent))
 
-    def amount(self, position: int) -> Optional[Decimal]:
-        if position in self.errors:
-            return None
+    def amount(self, position: int) -> Decimal:
         return Decimal(self.units[position]).scaleb(self.exponent)
 
+    def shared(self, position: int) -> Optional[Tuple[Optional[str], Decimal]]:
+        """(group, amount) of the row's share of an allocation, if it got one."""
+        index = self.group[position]
+        if index < 0 or position in self.errors:
+            return None
+        return self.infos[index][0], self.amount(position)
+
     def share(self, spec, position: int, label: str):
-        """The Share or ReferralShare a decision keeps."""
+        """The Share or ReferralShare of a decided row."""
         if position in self.details:
             return self.details[position]
         amount = self.amount(position)
@@ -428,11 +448,23 @@ class _Column:
         return Share(spec.name, group, pool, total, amount, bool(self.bonus[position]), label, basis)
 
 
+class _RunShares:
+    """A portfolio run's shares, made into Share objects only when a decision is asked for them."""
+
+    __slots__ = ("specs", "columns", "label")
+
+    def __init__(self, specs: tuple, columns: List[_Column], label: str) -> None:
+        self.specs, self.columns, self.label = specs, columns, label
+
+    def at(self, position: int) -> tuple:
+        return tuple(column.share(spec, position, self.label) for spec, column in zip(self.specs, self.columns))
+
+
 _SCALE = 6
 
 
 def _weight(driver: Decimal):
-    """A driver kept for the share-out, exactly, as driver × 10^6: a small int when it fits
+    """A driver kept for the share-out, exactly, as driver × 10^6: an int when it fits
     (28–32 bytes instead of a 104-byte Decimal, a million times over), else a Decimal.
     Negative drivers count as zero."""
     if driver <= 0:
@@ -441,9 +473,19 @@ def _weight(driver: Decimal):
     return int(scaled) if scaled == scaled.to_integral_value() else scaled
 
 
-def _unscale(scaled: Decimal) -> Decimal:
+def _whole(weights: List) -> Tuple[List[int], int]:
+    """A group's weights as whole numbers, and how many more decimal places that took
+    (when a driver had more than six)."""
+    odd = [w for w in weights if w.__class__ is not int]
+    if not odd:
+        return weights, 0
+    extra = max(-w.as_tuple().exponent for w in odd)
+    return [w * 10 ** extra if w.__class__ is int else int(w.scaleb(extra)) for w in weights], extra
+
+
+def _unscale(total: int, extra: int) -> Decimal:
     """A sum of weights back in the driver's own terms, without trailing zeros: 4, 6187243.66."""
-    total = scaled.scaleb(-_SCALE)
+    total = Decimal(total).scaleb(-_SCALE - extra)
     return total.quantize(Decimal(1)) if total == total.to_integral_value() else total.normalize()
 
 
@@ -458,35 +500,38 @@ def _share_out(policy, spec, row_groups: List, weights: List, errors: Dict[int, 
             groups.setdefault(row_groups[position], []).append(position)
     context: Dict[Optional[str], GroupContext] = {}
     table = policy.tables.get(spec.table) if spec.table else None
-    for group, positions in groups.items():
-        if table is not None and group not in table:
-            for position in positions:
-                column.errors[position] = (f"no pool for {spec.within} '{group}' in the table '{spec.table}' "
-                                           f"of the allocation '{spec.name}'")
-            continue
-        pool = (table[group] if table is not None else spec.pool).quantize(quantum, decimal.ROUND_HALF_UP)
-        group_weights = [weights[p] for p in positions]
-        total = _unscale(sum(group_weights, Decimal(0)))
-        equal = spec.driver is None or (total == 0 and spec.fallback_equal)
-        if total == 0 and not equal:
-            where = f" in {spec.within} '{group}'" if spec.within else ""
-            for position in positions:
-                column.errors[position] = (
-                    f"the drivers of the allocation '{spec.name}' add up to zero{where}, so its pool "
-                    f"cannot be shared by them; add `otherwise equally` to share it equally instead")
-            context[group] = GroupContext(pool, total, len(positions), Decimal(0))
-            continue
-        basis = "driver"
-        if equal:
-            basis = "equal" if spec.driver is None else "fallback"
-            group_weights = [Decimal(1)] * len(positions)
-        column.infos.append((group, pool, total if basis == "driver" else Decimal(len(positions)), basis))
-        info = len(column.infos) - 1
-        for position, (amount, bonus) in zip(positions, distribute(pool, group_weights, quantum)):
-            column.set(position, amount)
-            column.bonus[position] = bonus
-            column.group[position] = info
-        context[group] = GroupContext(pool, total, len(positions), pool)
+    with decimal.localcontext(_WIDE):
+        for group, positions in groups.items():
+            if table is not None and group not in table:
+                for position in positions:
+                    column.errors[position] = (f"no pool for {spec.within} '{group}' in the table '{spec.table}' "
+                                               f"of the allocation '{spec.name}'")
+                continue
+            pool = (table[group] if table is not None else spec.pool).quantize(quantum, decimal.ROUND_HALF_UP)
+            group_weights, extra = _whole([weights[p] for p in positions])
+            total = _unscale(sum(group_weights), extra)
+            equal = spec.driver is None or (total == 0 and spec.fallback_equal)
+            if total == 0 and not equal:
+                where = f" in {spec.within} '{group}'" if spec.within else ""
+                for position in positions:
+                    column.errors[position] = (
+                        f"the drivers of the allocation '{spec.name}' add up to zero{where}, so its pool "
+                        f"cannot be shared by them; add `otherwise equally` to share it equally instead")
+                context[group] = GroupContext(pool, total, len(positions), Decimal(0))
+                continue
+            basis = "driver"
+            if equal:
+                basis = "equal" if spec.driver is None else "fallback"
+                group_weights = [1] * len(positions)
+            column.infos.append((group, pool, total if basis == "driver" else Decimal(len(positions)), basis))
+            info = len(column.infos) - 1
+            units, bonus = distribute(int(pool.scaleb(-column.exponent)), group_weights)
+            for position, amount in zip(positions, units):
+                column.units[position] = amount
+                column.group[position] = info
+            for index in bonus:
+                column.bonus[positions[index]] = 1
+            context[group] = GroupContext(pool, total, len(positions), pool)
     if table is not None:
         for group, amount in table.items():
             context.setdefault(group, GroupContext(amount, Decimal(0), 0, Decimal(0)))  # a pool nobody shared

@@ -37,29 +37,30 @@ def records(*rows):
 
 @settings(max_examples=300, deadline=None)
 @given(pool=st.integers(min_value=-10**9, max_value=10**9),
-       weights=st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=40))
-def test_shares_add_up_to_the_pool_to_the_cent(pool, weights):
-    amount = D(pool) / 100
-    weights = [D(w) for w in weights]
+       weights=st.lists(st.integers(min_value=0, max_value=10**12), min_size=1, max_size=40))
+def test_shares_add_up_to_the_pool_to_the_unit(pool, weights):
     if sum(weights) == 0:
         with pytest.raises(ZeroTotal):
-            distribute(amount, weights)
+            distribute(pool, weights)
         return
-    shares = distribute(amount, weights)
-    assert sum(s for s, _ in shares) == amount
+    shares, bonus = distribute(pool, weights)
+    assert sum(shares) == pool
     total = sum(weights)
-    for (share, _), weight in zip(shares, weights):
-        exact = amount * weight / total
-        assert abs(share - exact) < D("0.01")  # never more than one cent from the exact share
-    assert shares == distribute(amount, weights)  # deterministic
+    for share, weight in zip(shares, weights):
+        assert abs(share * total - pool * weight) < total  # never a whole unit from the exact share
+    # the leftover units go to the largest remainders, ties to the earlier row
+    remainders = [abs(pool) * w % total for w in weights]
+    assert len(bonus) == len(set(bonus))
+    if bonus:
+        lowest = min((remainders[i], -i) for i in bonus)
+        assert all((remainders[i], -i) <= lowest for i in range(len(weights)) if i not in bonus)
+    assert (shares, bonus) == distribute(pool, weights)  # deterministic
 
 
 def test_remainder_goes_to_largest_fractions_then_earlier_rows():
-    shares = distribute(D("100.00"), [D(1), D(1), D(1)])
-    assert [s for s, _ in shares] == [D("33.34"), D("33.33"), D("33.33")]
-    assert [bonus for _, bonus in shares] == [True, False, False]
-    shares = distribute(D("10.00"), [D(1), D(2)])  # 3.333.. and 6.666..: the larger fraction wins
-    assert [s for s, _ in shares] == [D("3.33"), D("6.67")]
+    assert distribute(10000, [1, 1, 1]) == ([3334, 3333, 3333], [0])
+    assert distribute(1000, [1, 2]) == ([333, 667], [1])  # 333.3.. and 666.6..: the larger fraction wins
+    assert distribute(-1000, [1, 2]) == ([-333, -667], [1])
 
 
 # ---- allocations in a portfolio ---------------------------------------------------------
