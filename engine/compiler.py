@@ -50,10 +50,11 @@ class Segment:
     portfolio pass can stop where its drivers are known and the next pass resume there."""
 
     number: int  # 1-based
-    function: object  # (slots so far, share amounts) -> slots so far + this segment's
+    function: object  # (slots so far, amounts of `reads`) -> slots so far + this segment's
     source: str
     owners: Tuple[Optional[Owner], ...]  # line number of the generated code → what it computes
     allocations: Tuple[int, ...]  # indexes into policy.allocations whose drivers it ends with; () for the last
+    reads: Tuple[int, ...]  # indexes into policy.allocations whose amounts it takes, in this order
 
 
 @attrs.frozen(eq=False)
@@ -116,6 +117,7 @@ class _Compiler:
         self.class_slot: Dict[str, int] = {}
         self.in_branch = 0
         self.done: set = set()  # figures computed by an earlier segment
+        self.reads: List[int] = []  # allocations whose amounts the segment being built takes
 
     # ---- output helpers ------------------------------------------------------
 
@@ -181,7 +183,7 @@ class _Compiler:
         """The figures in `needed` not computed yet, ending with the drivers of `targets`;
         with `needed` None, everything left and the classifications."""
         start = self.slots
-        self.lines, self.owners, self.conditional_slots = [], [], []
+        self.lines, self.owners, self.conditional_slots, self.reads = [], [], [], []
         drivers_of = {self.policy.allocations[i].name for i in targets}
         for figure in self.policy.figures:
             if figure.name in drivers_of:
@@ -203,7 +205,7 @@ class _Compiler:
         namespace.update(self.constants)
         filename = "<policy plan>" if count == 1 else f"<policy plan, part {number} of {count}>"
         exec(compile(source, filename, "exec"), namespace)  # our generated code only: see the module docstring
-        return Segment(number, namespace["evaluate"], source, tuple(owners), targets)
+        return Segment(number, namespace["evaluate"], source, tuple(owners), targets, tuple(self.reads))
 
     def drivers(self, figure: Figure) -> None:
         """An allocation's driver (and came-anyway value), which the portfolio pass shares out by."""
@@ -220,7 +222,8 @@ class _Compiler:
                            figure.span)
         if isinstance(figure.expr, (ast.Allocate, ast.Referral)):
             raw = self.new_slot()
-            self.emit(f"v{raw} = shares[{self.allocation_index[figure.name]}]")
+            self.emit(f"v{raw} = shares[{len(self.reads)}]")
+            self.reads.append(self.allocation_index[figure.name])
         elif figure.kind == "total":
             parts = [self.names[p] for p in figure.parts]
             raw = self.new_slot()

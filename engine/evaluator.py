@@ -93,7 +93,7 @@ def decide(plan: Plan, values: tuple, record_id: Optional[str], row: Optional[in
     amounts: list = [None] * len(shares)
     slots = values
     for segment in segments:
-        slots = advance(plan, segment, slots, tuple(amounts), record_id, row)
+        slots = advance(plan, segment, slots, tuple(amounts[i] for i in segment.reads), record_id, row)
         for index in segment.allocations:
             share = share_of(index, slots)
             if isinstance(share, str):

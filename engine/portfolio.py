@@ -150,69 +150,74 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
     segments = plan.segments
     columns: List[Optional[_Column]] = [None] * len(specs)
     failed: Dict[int, str] = {}  # position → why a portfolio figure gives the record no share
-    kept: list = []  # with keep_values: (row, id, slots so far or the record's RecordError) per record
+    # with keep_values, per record: its row, its id, and its slots so far (or its RecordError)
+    kept_rows: list = []
+    kept_ids: list = []
+    kept: list = []
 
     def run(position: int, row, record_id, slots: tuple, first: int, last: int):
         """Segments first..last-1 on one record's slots: its slots after them, or its RecordError."""
         try:
             if position in failed:
                 raise RecordError(failed[position], row=row, id=record_id)
-            with decimal.localcontext(CONTEXT):
-                for segment in segments[first:last]:
-                    amounts = tuple(None if c is None else c.amount(position) for c in columns) if first else ()
-                    slots = advance(plan, segment, slots, amounts, record_id, row)
-                    first += 1
+            for segment in segments[first:last]:
+                slots = advance(plan, segment, slots, tuple([columns[i].amount(position) for i in segment.reads]),
+                                record_id, row)
         except RecordError as error:
             return error
         return slots
 
     def states(last: int) -> Iterator[Tuple[int, Any, Any]]:
-        """(row, id, slots after segment `last`, or the record's RecordError), record by record."""
+        """(row, id, slots after segment `last`, or the record's RecordError), record by record,
+        in the caller's decimal context."""
         if kept:  # in memory: each record resumes where the last pass left it
             final = last == len(segments)
-            for position, (row, record_id, state) in enumerate(kept):
+            for position, state in enumerate(kept):
                 if state.__class__ is tuple:
-                    state = run(position, row, record_id, state, last - 1, last)
-                kept[position] = None if final else (row, record_id, state)
-                yield row, record_id, state
+                    state = run(position, kept_rows[position], kept_ids[position], state, last - 1, last)
+                kept[position] = None if final else state
+                yield kept_rows[position], kept_ids[position], state
             return
+        keep = keep_values and last < len(segments)
         for position, (row, raw) in enumerate(source()):
             if isinstance(raw, RecordError):
                 state, record_id = raw, raw.id
             else:
                 try:
-                    with decimal.localcontext(CONTEXT):
-                        values, record_id = validate(raw, plan.fields, plan.key_column, policy.currency, row)
+                    values, record_id = validate(raw, plan.fields, plan.key_column, policy.currency, row)
                 except RecordError as error:
                     state, record_id = error, error.id
                 else:
                     state = run(position, row, record_id, values, 0, last)
-            if keep_values and last < len(segments):
-                kept.append((row, record_id, state))
+            if keep:
+                kept_rows.append(row)
+                kept_ids.append(record_id)
+                kept.append(state)
             yield row, record_id, state
 
     contexts: Dict[str, AllocationContext] = {}
     referrals: Dict[str, Dict[str, Decimal]] = {}
     rows = 0
-    for segment in segments[:-1]:
-        # During a pass only what its share-outs need is kept: per row a group and a driver,
-        # or for a referral credit the ids and the values brought.
-        collectors = [(index, _collector(plan, specs[index])) for index in segment.allocations]
-        collected = {index: ([], [], {}) for index in segment.allocations}  # groups, weights, errors
-        rows = 0
-        for position, (row, record_id, state) in enumerate(states(segment.number)):
-            rows += 1
-            slots = state if state.__class__ is tuple else None
-            for index, collect in collectors:
-                collect(position, slots, *collected[index])
-        for index in segment.allocations:
-            spec = specs[index]
-            groups, weights, errors = collected.pop(index)
-            if isinstance(spec, ReferralSpec):
-                columns[index], referrals[spec.name] = _credit_network(policy, spec, weights, label)
-            else:
-                columns[index], contexts[spec.name] = _share_out(policy, spec, groups, weights, errors)
-            failed.update(columns[index].errors)
+    with decimal.localcontext(CONTEXT):  # the stage passes run here, not in the caller's hands
+        for segment in segments[:-1]:
+            # During a pass only what its share-outs need is kept: per row a group and a driver,
+            # or for a referral credit the ids and the values brought.
+            collectors = [(index, _collector(plan, specs[index])) for index in segment.allocations]
+            collected = {index: ([], [], {}) for index in segment.allocations}  # groups, weights, errors
+            rows = 0
+            for position, (row, record_id, state) in enumerate(states(segment.number)):
+                rows += 1
+                slots = state if state.__class__ is tuple else None
+                for index, collect in collectors:
+                    collect(position, slots, *collected[index])
+            for index in segment.allocations:
+                spec = specs[index]
+                groups, weights, errors = collected.pop(index)
+                if isinstance(spec, ReferralSpec):
+                    columns[index], referrals[spec.name] = _credit_network(policy, spec, weights, label)
+                else:
+                    columns[index], contexts[spec.name] = _share_out(policy, spec, groups, weights, errors)
+                failed.update(columns[index].errors)
     shares = _RunShares(specs, columns, label)
     summary: Dict[str, Any] = {}
 
@@ -220,17 +225,23 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
         count = 0
         uses = {name: Decimal(0) for name, _ in plan.pool_uses}
         lost = []  # records in error after their shares were worked out
-        for position, (row, record_id, state) in enumerate(states(len(segments))):
+        final = states(len(segments))
+        while True:
+            with decimal.localcontext(CONTEXT):  # one record at a time: the caller runs between them
+                found = next(final, None)
+                if found is None:
+                    break
+                row, record_id, state = found
+                if state.__class__ is tuple:
+                    for name, slot in plan.pool_uses:
+                        volume = state[slot]
+                        if isinstance(volume, Decimal):
+                            uses[name] += volume
+                    state = conclude(plan, state, record_id, row, shares, count)
+                else:
+                    lost.append(count)
             count += 1
-            if state.__class__ is not tuple:
-                lost.append(position)
-                yield state
-                continue
-            for name, slot in plan.pool_uses:
-                volume = state[slot]
-                if isinstance(volume, Decimal):
-                    uses[name] += volume
-            yield conclude(plan, state, record_id, row, shares, position)
+            yield state
         summary.update(records=count, uses=uses, lost=lost)
 
     def finish() -> PortfolioSummary:
@@ -250,7 +261,6 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
             tuple(_pool_use(pool, summary.get("uses", {}).get(pool.name, Decimal(0))) for pool in policy.pools))
 
     return results(), finish
-
 
 def _collector(plan: Plan, spec) -> Callable:
     """What a stage pass keeps of each row for one allocation: f(position, slots or None,
@@ -412,11 +422,12 @@ class _Column:
     """One portfolio figure's result for every row, kept small: whole smallest units in an array,
     the group as an index, and errors and referral details only for the rows that have them."""
 
-    __slots__ = ("units", "exponent", "bonus", "group", "infos", "errors", "details", "name")
+    __slots__ = ("units", "quantum", "exponent", "bonus", "group", "infos", "errors", "details", "name")
 
     def __init__(self, name: str, size: int, quantum: Decimal) -> None:
         self.name = name
         self.units = array("q", bytes(8 * size))
+        self.quantum = quantum
         self.exponent = quantum.as_tuple().exponent
         self.bonus = bytearray(size)  # got a remainder unit
         self.group = array("i", [-1]) * size  # index into infos; -1: no share
@@ -428,7 +439,7 @@ class _Column:
         self.units[position] = int(amount.scaleb(-self.exponent))
 
     def amount(self, position: int) -> Decimal:
-        return Decimal(self.units[position]).scaleb(self.exponent)
+        return Decimal(self.units[position]) * self.quantum  # exact: a power of ten
 
     def shared(self, position: int) -> Optional[Tuple[Optional[str], Decimal]]:
         """(group, amount) of the row's share of an allocation, if it got one."""
@@ -461,6 +472,7 @@ class _RunShares:
 
 
 _SCALE = 6
+_MILLION = Decimal("1E+6")
 
 
 def _weight(driver: Decimal):
@@ -469,8 +481,9 @@ def _weight(driver: Decimal):
     Negative drivers count as zero."""
     if driver <= 0:
         return 0
-    scaled = driver.scaleb(_SCALE)
-    return int(scaled) if scaled == scaled.to_integral_value() else scaled
+    scaled = driver * _MILLION  # exact: only the exponent changes
+    whole = int(scaled)
+    return whole if whole == scaled else scaled
 
 
 def _whole(weights: List) -> Tuple[List[int], int]:
