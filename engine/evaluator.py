@@ -84,31 +84,23 @@ def decide(plan: Plan, values: tuple, record_id: Optional[str], row: Optional[in
            share_of: Optional[ShareOf] = None) -> Decision:
     """Decide a record whose values are already validated (in the engine's decimal context)."""
     segments = plan.segments
-    if len(segments) == 1:
-        return conclude(plan, advance(plan, segments[0], values, (), record_id, row), record_id, row)
-    if share_of is None:
+    if len(segments) > 1 and share_of is None:
         raise RecordError("this policy shares pooled costs over the portfolio: evaluate the whole "
                           "portfolio, or give a stored portfolio context", row=row, id=record_id)
     shares: list = [None] * len(plan.policy.allocations)
     amounts: list = [None] * len(shares)
     slots = values
-    for segment in segments:
-        slots = advance(plan, segment, slots, tuple(amounts[i] for i in segment.reads), record_id, row)
-        for index in segment.allocations:
-            share = share_of(index, slots)
-            if isinstance(share, str):
-                raise RecordError(share, row=row, id=record_id)
-            shares[index], amounts[index] = share, share.amount
-    return conclude(plan, slots, record_id, row, tuple(shares))
-
-
-def advance(plan: Plan, segment, slots: tuple, amounts: tuple, record_id: Optional[str],
-            row: Optional[int]) -> tuple:
-    """Run one segment of the plan on the slots so far; a failure is the record's RecordError."""
     try:
-        return segment.function(slots, amounts)
+        for segment in segments:
+            slots = segment.function(slots, tuple([amounts[i] for i in segment.reads]))
+            for index in segment.allocations:
+                share = share_of(index, slots)
+                if isinstance(share, str):
+                    raise RecordError(share, row=row, id=record_id)
+                shares[index], amounts[index] = share, share.amount
     except ARITHMETIC_ERRORS as error:
-        raise _arithmetic_error(plan, error, slots, row, record_id) from None
+        raise arithmetic_error(plan, error, slots, row, record_id) from None
+    return conclude(plan, slots, record_id, row, tuple(shares) if len(segments) > 1 else ())
 
 
 def conclude(plan: Plan, slots: tuple, record_id: Optional[str], row: Optional[int],
@@ -137,7 +129,8 @@ def _signals(error: Exception, signal: type) -> bool:
         isinstance(arg, list) and signal in arg for arg in getattr(error, "args", ()))
 
 
-def _arithmetic_error(plan: Plan, error: Exception, values: tuple, row, record_id) -> RecordError:
+def arithmetic_error(plan: Plan, error: Exception, values: tuple, row, record_id) -> RecordError:
+    """The RecordError for a failure in the generated code: what failed, on which policy line, and how to fix it."""
     owner = record_error_owner(plan, error.__traceback__)
     where = f" in {owner.what}, line {owner.span.line}" if owner else ""
     if isinstance(error, (TypeError, AttributeError)):  # None (an empty optional field) in arithmetic

@@ -13,18 +13,17 @@ remainders, ties to the earlier row. The shares always add up to the pool.
 from __future__ import annotations
 
 import decimal
-import heapq
 from array import array
 from decimal import Decimal
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import attrs
 
-from .compiler import Plan
-from .evaluator import advance, conclude
+from .checker import ReferralSpec
+from .compiler import ARITHMETIC_ERRORS, Plan
+from .evaluator import arithmetic_error, conclude
 from .formatter import format_expr
 from .money import CONTEXT
-from .checker import ReferralSpec
 from .records import RecordError, validate
 
 _WIDE = decimal.Context(prec=80, rounding=decimal.ROUND_FLOOR, traps=[decimal.InvalidOperation,
@@ -50,7 +49,7 @@ def distribute(units: int, weights: Sequence[int]) -> Tuple[List[int], List[int]
     floors = [p // total for p in products]
     left = units - sum(floors)
     remainders = [p % total for p in products]
-    bonus = heapq.nlargest(left, range(len(weights)), key=remainders.__getitem__)  # stable: earlier rows first
+    bonus = sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)[:left]  # stable: earlier rows first
     for position in bonus:
         floors[position] += 1
     if sign < 0:
@@ -150,6 +149,7 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
     segments = plan.segments
     columns: List[Optional[_Column]] = [None] * len(specs)
     failed: Dict[int, str] = {}  # position → why a portfolio figure gives the record no share
+    readers: Dict[int, list] = {}  # segment number → the columns whose amounts it reads, once shared out
     # with keep_values, per record: its row, its id, and its slots so far (or its RecordError)
     kept_rows: list = []
     kept_ids: list = []
@@ -157,14 +157,14 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
 
     def run(position: int, row, record_id, slots: tuple, first: int, last: int):
         """Segments first..last-1 on one record's slots: its slots after them, or its RecordError."""
+        if position in failed:
+            return RecordError(failed[position], row=row, id=record_id)
         try:
-            if position in failed:
-                raise RecordError(failed[position], row=row, id=record_id)
             for segment in segments[first:last]:
-                slots = advance(plan, segment, slots, tuple([columns[i].amount(position) for i in segment.reads]),
-                                record_id, row)
-        except RecordError as error:
-            return error
+                reading = readers[segment.number]
+                slots = segment.function(slots, tuple([c.amount(position) for c in reading]) if reading else ())
+        except ARITHMETIC_ERRORS as error:
+            return arithmetic_error(plan, error, slots, row, record_id)
         return slots
 
     def states(last: int) -> Iterator[Tuple[int, Any, Any]]:
@@ -200,24 +200,31 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
     rows = 0
     with decimal.localcontext(CONTEXT):  # the stage passes run here, not in the caller's hands
         for segment in segments[:-1]:
+            readers[segment.number] = [columns[i] for i in segment.reads]
             # During a pass only what its share-outs need is kept: per row a group and a driver,
-            # or for a referral credit the ids and the values brought.
-            collectors = [(index, _collector(plan, specs[index])) for index in segment.allocations]
-            collected = {index: ([], [], {}) for index in segment.allocations}  # groups, weights, errors
+            # or for a referral credit the ids and the values brought; taken a chunk at a time.
+            gathers = {index: _Gather(plan, specs[index]) for index in segment.allocations}
+            chunk: list = []
             rows = 0
-            for position, (row, record_id, state) in enumerate(states(segment.number)):
-                rows += 1
-                slots = state if state.__class__ is tuple else None
-                for index, collect in collectors:
-                    collect(position, slots, *collected[index])
-            for index in segment.allocations:
+            for row, record_id, state in states(segment.number):
+                chunk.append(state if state.__class__ is tuple else None)
+                if len(chunk) == _CHUNK:
+                    for gather in gathers.values():
+                        gather.take(chunk, rows)
+                    rows += len(chunk)
+                    chunk = []
+            for gather in gathers.values():
+                gather.take(chunk, rows)
+            rows += len(chunk)
+            for index, gather in gathers.items():
                 spec = specs[index]
-                groups, weights, errors = collected.pop(index)
                 if isinstance(spec, ReferralSpec):
-                    columns[index], referrals[spec.name] = _credit_network(policy, spec, weights, label)
+                    columns[index], referrals[spec.name] = _credit_network(policy, spec, gather.weights, label)
                 else:
-                    columns[index], contexts[spec.name] = _share_out(policy, spec, groups, weights, errors)
+                    columns[index], contexts[spec.name] = _share_out(policy, spec, gather.groups, gather.weights,
+                                                                     gather.errors)
                 failed.update(columns[index].errors)
+    readers[segments[-1].number] = [columns[i] for i in segments[-1].reads]
     shares = _RunShares(specs, columns, label)
     summary: Dict[str, Any] = {}
 
@@ -226,8 +233,11 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
         uses = {name: Decimal(0) for name, _ in plan.pool_uses}
         lost = []  # records in error after their shares were worked out
         final = states(len(segments))
+        exact = CONTEXT.copy()  # this generator's own: it runs in one thread at a time
         while True:
-            with decimal.localcontext(CONTEXT):  # one record at a time: the caller runs between them
+            saved = decimal.getcontext()  # one record at a time in the engine's context: the caller runs between
+            decimal.setcontext(exact)
+            try:
                 found = next(final, None)
                 if found is None:
                     break
@@ -240,6 +250,8 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
                     state = conclude(plan, state, record_id, row, shares, count)
                 else:
                     lost.append(count)
+            finally:
+                decimal.setcontext(saved)
             count += 1
             yield state
         summary.update(records=count, uses=uses, lost=lost)
@@ -262,29 +274,42 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
 
     return results(), finish
 
-def _collector(plan: Plan, spec) -> Callable:
-    """What a stage pass keeps of each row for one allocation: f(position, slots or None,
-    groups, weights, errors) appends the row's group and driver (or referral entry)."""
-    if isinstance(spec, ReferralSpec):
-        def referral(position, slots, groups, weights, errors):
-            weights.append(None if slots is None else _referral_entry(plan, spec, slots))
-        return referral
-    within = plan.figure_slot[spec.within] if spec.within else None
-    driver = plan.driver_slot[spec.name] if spec.driver is not None else None
-    known: Dict[Optional[str], Optional[str]] = {}
+_CHUNK = 256  # rows a stage pass takes at a time (their slots are held until taken)
 
-    def allocation(position, slots, groups, weights, errors):
-        if slots is None:
-            groups.append(None)
-            weights.append(None)
+
+class _Gather:
+    """What a stage pass keeps of each row for one allocation: its group and its driver as an
+    exact int weight (None for a record in error), or for a referral credit its entry."""
+
+    def __init__(self, plan: Plan, spec) -> None:
+        self.plan, self.spec = plan, spec
+        self.within = plan.figure_slot[spec.within] if getattr(spec, "within", None) else None
+        self.driver = plan.driver_slot[spec.name] if spec.driver is not None else None
+        self.groups: Optional[list] = [] if self.within is not None else None  # None: one group
+        self.weights: list = []
+        self.errors: Dict[int, str] = {}
+        self.known: Dict[str, str] = {}  # one string per group, not per row
+
+    def take(self, chunk: List[Optional[tuple]], start: int) -> None:
+        """Rows start.. of the pass: each its slots, or None if the record is in error."""
+        plan, spec, driver = self.plan, self.spec, self.driver
+        if isinstance(spec, ReferralSpec):
+            self.weights += [None if s is None else _referral_entry(plan, spec, s) for s in chunk]
             return
-        group = None if within is None else slots[within]
-        if within is not None and group is None:
-            errors[position] = (f"{spec.within} is empty, so the record belongs to no group of "
-                                f"the allocation '{spec.name}'")
-        groups.append(known.setdefault(group, group))  # one string per group, not per row
-        weights.append(None if position in errors else _weight(slots[driver]) if driver is not None else 1)
-    return allocation
+        if driver is None:
+            weights = [None if s is None else 1 for s in chunk]
+        else:
+            weights = [None if s is None else _weight(s[driver]) for s in chunk]
+        if self.within is not None:
+            within, known = self.within, self.known
+            groups = [None if s is None else s[within] for s in chunk]
+            for offset, (slots, group) in enumerate(zip(chunk, groups)):
+                if group is None and slots is not None:
+                    self.errors[start + offset] = (f"{spec.within} is empty, so the record belongs to no "
+                                                   f"group of the allocation '{spec.name}'")
+                    weights[offset] = None
+            self.groups += [known.setdefault(g, g) if g is not None else None for g in groups]
+        self.weights += weights
 
 
 @attrs.frozen
@@ -502,7 +527,7 @@ def _unscale(total: int, extra: int) -> Decimal:
     return total.quantize(Decimal(1)) if total == total.to_integral_value() else total.normalize()
 
 
-def _share_out(policy, spec, row_groups: List, weights: List, errors: Dict[int, str]):
+def _share_out(policy, spec, row_groups: Optional[List], weights: List, errors: Dict[int, str]):
     """Every row's share of one allocation, or the text of the error that row will get."""
     quantum = policy.rounding.quantum
     column = _Column(spec.name, len(weights), quantum)
@@ -510,7 +535,7 @@ def _share_out(policy, spec, row_groups: List, weights: List, errors: Dict[int, 
     groups: Dict[Optional[str], List[int]] = {}
     for position, weight in enumerate(weights):
         if weight is not None:
-            groups.setdefault(row_groups[position], []).append(position)
+            groups.setdefault(row_groups[position] if row_groups is not None else None, []).append(position)
     context: Dict[Optional[str], GroupContext] = {}
     table = policy.tables.get(spec.table) if spec.table else None
     with decimal.localcontext(_WIDE):
