@@ -93,10 +93,12 @@ class Policy:
     def evaluate_many(self, records: Iterable[Mapping[str, Any]]) -> Iterator[Result]:
         """Decide records as they come; yields a Decision or a RecordError for each, in order.
 
-        A policy that shares pooled costs needs every record first: use evaluate_portfolio.
+        A policy that shares pooled costs reads every record first and shares its pools out
+        over them; evaluate_portfolio also gives the run's summary and context.
         """
-        if self._plan.stages:
-            return iter(self.evaluate_portfolio(records).results)
+        if self._plan.stages:  # the stage passes run now; each decision is made as it is asked for
+            rows = list(enumerate(records, start=1))
+            return evaluate_portfolio(self._plan, lambda: rows, keep_values=True)[0]
         return evaluate_rows(self._plan, enumerate(records, start=1))
 
     def __repr__(self) -> str:

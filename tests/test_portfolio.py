@@ -334,3 +334,62 @@ def test_empty_group_field_is_a_record_error():
                                 {"id": "B", "calls": "1", "revenue": "1"}])
     assert run.results[0].figures["c"] == D("10.00")
     assert isinstance(run.results[1], RecordError) and "region is empty" in str(run.results[1])
+
+
+# ---- the passes: in memory or streamed, the same decisions ------------------------------
+
+
+def _run_both_ways(plan, rows):
+    """(results, summary) with the records kept in memory between passes, and re-read per pass."""
+    from engine.portfolio import evaluate_portfolio
+    runs = []
+    for keep in (True, False):
+        results, finish = evaluate_portfolio(plan, lambda: rows, keep_values=keep)
+        runs.append((list(results), finish()))
+    return runs
+
+
+def _same(a, b):
+    if isinstance(a, RecordError):
+        return isinstance(b, RecordError) and str(a) == str(b)
+    return (a.id, a.row, a.outcomes, a.slots, a.shares) == (b.id, b.row, b.outcomes, b.slots, b.shares)
+
+
+def test_streamed_passes_decide_exactly_as_passes_in_memory():
+    """The CLI re-reads a CSV per pass; the library keeps each record's slots: same results."""
+    from engine.records import read_records
+    p = load_policy("policies/portfolio.policy")
+    with open("examples/portfolio_customers.csv", encoding="utf-8", newline="") as stream:
+        rows = list(read_records(stream, "csv"))
+    (kept, kept_summary), (streamed, streamed_summary) = _run_both_ways(p.plan, rows)
+    assert len(kept) == len(streamed) == len(rows)
+    assert all(_same(a, b) for a, b in zip(kept, streamed))
+    assert kept_summary == streamed_summary
+    assert kept[0].explain().text() == streamed[0].explain().text()
+
+
+FAILING_LATE = HEAD + """cost centre = allocate 300 EUR by calls
+measure income = revenue - centre
+measure per_call = income / calls
+cost admin = allocate 100 EUR by per_call otherwise equally
+measure per_minute = revenue / minutes
+classify k
+  any otherwise
+"""
+
+
+def test_a_record_failing_in_a_later_pass_keeps_no_share_and_the_summary_says_so():
+    """B fails in pass 2 (no calls to divide by), C in the deciding pass (no minutes). C was
+    shared both pools before it failed; the summary no longer counts its shares as allocated."""
+    p = load_policy(FAILING_LATE)
+    rows = list(enumerate(records(("A", "n", 1, 100, 1), ("B", "n", 0, 100, 1), ("C", "n", 2, 100, 0)), start=1))
+    for results, summary in _run_both_ways(p.plan, rows):
+        a, b, c = results
+        assert "division by zero in measure 'per_call', line 11" in str(b)
+        assert "division by zero in measure 'per_minute', line 13" in str(c)
+        # per_call: A 0, C -50 (counted as 0), B none: admin falls back to equal shares of A and C
+        assert a.figures["centre"] == D("100.00") and a.figures["admin"] == D("50.00")
+        groups = {name: g[None] for name, g in
+                  ((n, a_.groups) for n, a_ in summary.context.allocations.items())}
+        assert (groups["centre"].pool, groups["centre"].allocated) == (D("300.00"), D("100.00"))
+        assert (groups["admin"].pool, groups["admin"].allocated) == (D("100.00"), D("50.00"))
