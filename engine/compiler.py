@@ -9,6 +9,7 @@ explanation of a decision is read from the very values that produced it.
 from __future__ import annotations
 
 import decimal
+import re
 from decimal import Decimal
 from typing import Dict, List, Optional, Tuple
 
@@ -55,6 +56,9 @@ class Segment:
     owners: Tuple[Optional[Owner], ...]  # line number of the generated code → what it computes
     allocations: Tuple[int, ...]  # indexes into policy.allocations whose drivers it ends with; () for the last
     reads: Tuple[int, ...]  # indexes into policy.allocations whose amounts it takes, in this order
+    start: int  # the slots it is given: 0..start-1; it adds start..end-1
+    end: int
+    uses: Tuple[int, ...]  # the given slots its code reads
 
 
 @attrs.frozen(eq=False)
@@ -205,7 +209,9 @@ class _Compiler:
         namespace.update(self.constants)
         filename = "<policy plan>" if count == 1 else f"<policy plan, part {number} of {count}>"
         exec(compile(source, filename, "exec"), namespace)  # our generated code only: see the module docstring
-        return Segment(number, namespace["evaluate"], source, tuple(owners), targets, tuple(self.reads))
+        used = sorted({int(n) for n in re.findall(r"\bv(\d+)\b", "\n".join(self.lines)) if int(n) < start})
+        return Segment(number, namespace["evaluate"], source, tuple(owners), targets, tuple(self.reads),
+                       start, self.slots, tuple(used))
 
     def drivers(self, figure: Figure) -> None:
         """An allocation's driver (and came-anyway value), which the portfolio pass shares out by."""

@@ -154,6 +154,7 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
     kept_rows: list = []
     kept_ids: list = []
     kept: list = []
+    carried = _Carry(plan)  # without: what the later stage passes read, kept compact
 
     def run(position: int, row, record_id, slots: tuple, first: int, last: int):
         """Segments first..last-1 on one record's slots: its slots after them, or its RecordError."""
@@ -178,7 +179,12 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
                 kept[position] = None if final else state
                 yield kept_rows[position], kept_ids[position], state
             return
+        if 1 < last < len(segments):  # a later stage pass, streamed: from what earlier passes carried
+            yield from carried_states(segments[last - 1])
+            return
         keep = keep_values and last < len(segments)
+        carrying = not keep_values and last == 1 and len(segments) > 2  # later stage passes read the carry
+        carry = carried.after(1)
         for position, (row, raw) in enumerate(source()):
             if isinstance(raw, RecordError):
                 state, record_id = raw, raw.id
@@ -193,7 +199,28 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
                 kept_rows.append(row)
                 kept_ids.append(record_id)
                 kept.append(state)
+            elif carrying:
+                carried.put(carry, position, state if state.__class__ is tuple else None)
             yield row, record_id, state
+
+    def carried_states(segment) -> Iterator[Tuple[None, None, Optional[tuple]]]:
+        """Stage pass `segment.number` without reading the records again: each row's slots are
+        rebuilt from the few that the segment and its share-outs read. A row in error is None;
+        the deciding pass, which reads the records again, reports its error."""
+        reading = readers[segment.number]
+        function = segment.function
+        carry = carried.after(segment.number)
+        for position in range(carried.rows):
+            slots = carried.slots(position, segment.start)
+            if slots is not None and position not in failed:
+                try:
+                    slots = function(slots, tuple([c.amount(position) for c in reading]) if reading else ())
+                except ARITHMETIC_ERRORS:
+                    slots = None
+            else:
+                slots = None
+            carried.put(carry, position, slots)
+            yield None, None, slots
 
     contexts: Dict[str, AllocationContext] = {}
     referrals: Dict[str, Dict[str, Decimal]] = {}
@@ -274,6 +301,83 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
 
     return results(), finish
 
+class _Carry:
+    """Between streamed stage passes: for every row, the few slots that later stage passes
+    read (their segment's inputs and their share-outs' drivers, groups and ids), so that
+    only the first pass and the deciding pass read the records."""
+
+    def __init__(self, plan: Plan) -> None:
+        stages = plan.stages
+        needed = set()
+        for segment in stages[1:]:
+            reads = set(segment.uses).union(*(_Gather.reads(plan, plan.policy.allocations[i])
+                                              for i in segment.allocations))
+            needed |= {slot for slot in reads if slot < segment.start}
+        self.stored: Dict[int, List[int]] = {  # pass → the slots stored after it
+            segment.number: sorted(slot for slot in needed
+                                   if (segment.number == 1 or segment.start <= slot) and slot < segment.end)
+            for segment in stages}
+        self.columns: Dict[int, _Values] = {slot: _Values() for slot in needed}
+        self.bad = bytearray()  # 1: the row is in error
+        self.rows = 0
+
+    def after(self, number: int) -> List[Tuple[int, "_Values"]]:
+        return [(slot, self.columns[slot]) for slot in self.stored.get(number, ())]
+
+    def put(self, carry: List[Tuple[int, "_Values"]], position: int, slots: Optional[tuple]) -> None:
+        """Store one row's slots after a pass (None: the row is in error), rows in order."""
+        if position == len(self.bad):
+            self.bad.append(0)
+            self.rows += 1
+        if slots is None:
+            self.bad[position] = 1
+        for slot, values in carry:
+            values.add(None if slots is None else slots[slot])
+
+    def slots(self, position: int, size: int) -> Optional[tuple]:
+        """The row's given slots for a segment that takes `size` of them, those not carried None."""
+        if self.bad[position]:
+            return None
+        slots: list = [None] * size
+        for slot, values in self.columns.items():
+            if slot < size:
+                slots[slot] = values.get(position)
+        return tuple(slots)
+
+
+class _Values:
+    """One slot's value for every row, compact: a Decimal with the column's usual exponent as
+    a whole number in an array, anything else (text, other exponents, None) as itself."""
+
+    __slots__ = ("whole", "unit", "up", "others")
+
+    def __init__(self) -> None:
+        self.whole = array("q")
+        self.unit: Optional[Decimal] = None  # 10^exponent
+        self.up: Optional[Decimal] = None  # 10^-exponent
+        self.others: Dict[int, Any] = {}
+
+    def add(self, value) -> None:
+        position = len(self.whole)
+        if value.__class__ is Decimal and value.is_finite():
+            if self.unit is None:
+                exponent = value.as_tuple().exponent
+                self.unit, self.up = Decimal(1).scaleb(exponent), Decimal(1).scaleb(-exponent)
+            if value.same_quantum(self.unit):
+                whole = int(value * self.up)  # exact: only the exponent changes
+                if -_INT64 <= whole < _INT64:
+                    self.whole.append(whole)
+                    return
+        self.whole.append(0)
+        self.others[position] = value
+
+    def get(self, position: int):
+        if position in self.others:
+            return self.others[position]
+        return Decimal(self.whole[position]) * self.unit  # exact, with the exponent it had
+
+
+_INT64 = 2 ** 63
 _CHUNK = 256  # rows a stage pass takes at a time (their slots are held until taken)
 
 
@@ -289,6 +393,17 @@ class _Gather:
         self.weights: list = []
         self.errors: Dict[int, str] = {}
         self.known: Dict[str, str] = {}  # one string per group, not per row
+
+    @staticmethod
+    def reads(plan: Plan, spec) -> set:
+        """The slots of each row that the share-out of `spec` reads."""
+        slot, driver = plan.figure_slot, plan.driver_slot
+        if isinstance(spec, ReferralSpec):
+            names = [plan.policy.key, spec.via] + ([spec.anyway_flag] if spec.anyway_flag else [])
+            anyway = [driver[spec.name + " anyway"]] if spec.anyway is not None else []
+            return {slot[n] for n in names} | {driver[spec.name], *anyway}
+        return ({slot[spec.within]} if spec.within else set()) | (
+            {driver[spec.name]} if spec.driver is not None else set())
 
     def take(self, chunk: List[Optional[tuple]], start: int) -> None:
         """Rows start.. of the pass: each its slots, or None if the record is in error."""
