@@ -106,7 +106,7 @@ def decide(plan: Plan, values: tuple, record_id: Optional[str], row: Optional[in
 def conclude(plan: Plan, slots: tuple, record_id: Optional[str], row: Optional[int],
              shares: Any = (), position: int = 0) -> Decision:
     """The decision read from a record's finished slots."""
-    return Decision(record_id, row, tuple(table[slots[slot]] for slot, table in plan.outcome_tables),
+    return Decision(record_id, row, tuple([table[slots[slot]] for slot, table in plan.outcome_tables]),
                     plan, slots, shares, position)
 
 

@@ -87,7 +87,7 @@ class Policy:
 
     def evaluate_portfolio(self, records: Iterable[Mapping[str, Any]]) -> "PortfolioRun":
         """Decide every record of a portfolio, sharing pooled costs exactly over all of them."""
-        rows = list(enumerate(records, start=1))
+        rows = enumerate(records, start=1)  # read once: the records are kept in memory between passes
         return run_portfolio(self._plan, lambda: rows, keep_values=True)
 
     def evaluate_many(self, records: Iterable[Mapping[str, Any]]) -> Iterator[Result]:
@@ -97,7 +97,7 @@ class Policy:
         over them; evaluate_portfolio also gives the run's summary and context.
         """
         if self._plan.stages:  # the stage passes run now; each decision is made as it is asked for
-            rows = list(enumerate(records, start=1))
+            rows = enumerate(records, start=1)  # read once: the records are kept in memory between passes
             return evaluate_portfolio(self._plan, lambda: rows, keep_values=True)[0]
         return evaluate_rows(self._plan, enumerate(records, start=1))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import decimal
 from array import array
+from itertools import islice
 from decimal import Decimal
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
@@ -137,79 +138,133 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
     """One pass over the records per stage of the plan, then the decisions of the final pass.
 
     Pass k runs segment k of the plan on every record and shares out the pools whose
-    drivers it ends with. Returns the iterator of results (Decision or RecordError, one per
-    row, in order) and a function giving the portfolio summary once that iterator is
-    exhausted. With `keep_values` (the records are in memory anyway) each record's slots
-    are kept between passes, so it is validated and computed once; without, each pass
-    calls `source()` again and recomputes the segments before its own, and only the
-    compact results of the portfolio figures are kept between passes.
-    """
-    policy = plan.policy
-    specs = policy.allocations
-    segments = plan.segments
-    columns: List[Optional[_Column]] = [None] * len(specs)
-    failed: Dict[int, str] = {}  # position → why a portfolio figure gives the record no share
-    readers: Dict[int, list] = {}  # segment number → the columns whose amounts it reads, once shared out
-    # with keep_values, per record: its row, its id, and its slots so far (or its RecordError)
-    kept_rows: list = []
-    kept_ids: list = []
-    kept: list = []
-    carried = _Carry(plan)  # without: what the later stage passes read, kept compact
+    drivers it ends with. The stage passes run now; returns the iterator of results
+    (Decision or RecordError, one per row, in order) of the deciding pass, and a function
+    giving the portfolio summary once that iterator is exhausted.
 
-    def run(position: int, row, record_id, slots: tuple, first: int, last: int):
+    With `keep_values` (the records are in memory anyway) `source()` is called once and
+    each record's slots are kept between passes, so it is validated and computed once.
+    Without, `source()` is called for the first pass and again for the deciding pass,
+    which recomputes each record; in between, only the compact results of the portfolio
+    figures and the few slots later stage passes read are kept.
+    """
+    run = _Run(plan, source, label, keep_values)
+    with decimal.localcontext(CONTEXT):  # the stage passes run here, not in the caller's hands
+        for segment in plan.stages:
+            run.stage(segment)
+    return run.results(), run.finish
+
+
+class _Run:
+    """One portfolio run: its passes, and what they keep between them."""
+
+    def __init__(self, plan: Plan, source: Source, label: str, keep_values: bool) -> None:
+        self.plan, self.source, self.label, self.keep_values = plan, source, label, keep_values
+        self.specs = plan.policy.allocations
+        self.segments = plan.segments
+        self.columns: List[Optional[_Column]] = [None] * len(self.specs)
+        self.failed: Dict[int, str] = {}  # position → why a portfolio figure gives the record no share
+        self.readers: Dict[int, list] = {}  # segment number → the columns whose amounts it reads
+        # with keep_values, per record: its row, its id, and its slots so far (or its RecordError)
+        self.kept_rows: list = []
+        self.kept_ids: list = []
+        self.kept: list = []
+        self.carried = None if keep_values else _Carry(plan)  # what later stage passes read
+        self.contexts: Dict[str, AllocationContext] = {}
+        self.referrals: Dict[str, Dict[str, Decimal]] = {}
+        self.rows = 0
+        self.summary: Dict[str, Any] = {}
+
+    # ---- one record --------------------------------------------------------------------
+
+    def run(self, position: int, row, record_id, slots: tuple, first: int, last: int):
         """Segments first..last-1 on one record's slots: its slots after them, or its RecordError."""
-        if position in failed:
-            return RecordError(failed[position], row=row, id=record_id)
+        if position in self.failed:
+            return RecordError(self.failed[position], row=row, id=record_id)
+        segments, readers = self.segments, self.readers
         try:
-            for segment in segments[first:last]:
-                reading = readers[segment.number]
-                slots = segment.function(slots, tuple([c.amount(position) for c in reading]) if reading else ())
+            while first < last:
+                reading = readers[first + 1]
+                slots = segments[first].function(
+                    slots, tuple([c.amount(position) for c in reading]) if reading else ())
+                first += 1
         except ARITHMETIC_ERRORS as error:
-            return arithmetic_error(plan, error, slots, row, record_id)
+            return arithmetic_error(self.plan, error, slots, row, record_id)
         return slots
 
-    def states(last: int) -> Iterator[Tuple[int, Any, Any]]:
-        """(row, id, slots after segment `last`, or the record's RecordError), record by record,
-        in the caller's decimal context."""
-        if kept:  # in memory: each record resumes where the last pass left it
-            final = last == len(segments)
-            for position, state in enumerate(kept):
-                if state.__class__ is tuple:
-                    state = run(position, kept_rows[position], kept_ids[position], state, last - 1, last)
-                kept[position] = None if final else state
-                yield kept_rows[position], kept_ids[position], state
-            return
-        if 1 < last < len(segments):  # a later stage pass, streamed: from what earlier passes carried
-            yield from carried_states(segments[last - 1])
-            return
-        keep = keep_values and last < len(segments)
-        carrying = not keep_values and last == 1 and len(segments) > 2  # later stage passes read the carry
-        carry = carried.after(1)
-        for position, (row, raw) in enumerate(source()):
-            if isinstance(raw, RecordError):
-                state, record_id = raw, raw.id
-            else:
-                try:
-                    values, record_id = validate(raw, plan.fields, plan.key_column, policy.currency, row)
-                except RecordError as error:
-                    state, record_id = error, error.id
-                else:
-                    state = run(position, row, record_id, values, 0, last)
-            if keep:
-                kept_rows.append(row)
-                kept_ids.append(record_id)
-                kept.append(state)
-            elif carrying:
-                carried.put(carry, position, state if state.__class__ is tuple else None)
-            yield row, record_id, state
+    def read(self, position: int, row, raw, last: int) -> Tuple[Any, Any]:
+        """(id, slots after segment `last` or the RecordError) of a record as the source gives it."""
+        if isinstance(raw, RecordError):
+            return raw.id, raw
+        plan = self.plan
+        try:
+            values, record_id = validate(raw, plan.fields, plan.key_column, plan.policy.currency, row)
+        except RecordError as error:
+            return error.id, error
+        return record_id, self.run(position, row, record_id, values, 0, last)
 
-    def carried_states(segment) -> Iterator[Tuple[None, None, Optional[tuple]]]:
-        """Stage pass `segment.number` without reading the records again: each row's slots are
-        rebuilt from the few that the segment and its share-outs read. A row in error is None;
-        the deciding pass, which reads the records again, reports its error."""
-        reading = readers[segment.number]
-        function = segment.function
-        carry = carried.after(segment.number)
+    # ---- the stage passes --------------------------------------------------------------
+
+    def stage(self, segment) -> None:
+        """Pass `segment.number`: every record's drivers, then the pools shared out by them.
+        During the pass only what the share-outs need is kept: per row a group and a driver,
+        or for a referral credit the ids and the values brought; taken a chunk at a time."""
+        self.readers[segment.number] = [self.columns[i] for i in segment.reads]
+        gathers = {index: _Gather(self.plan, self.specs[index]) for index in segment.allocations}
+        states = iter(self.kept_pass(segment.number) if self.keep_values else self.streamed_pass(segment.number))
+        rows = 0
+        while True:
+            chunk = [s if s.__class__ is tuple else None for s in islice(states, _CHUNK)]
+            if not chunk:
+                break
+            for gather in gathers.values():
+                gather.take(chunk, rows)
+            rows += len(chunk)
+        self.rows = rows
+        policy = self.plan.policy
+        for index, gather in gathers.items():
+            spec = self.specs[index]
+            if isinstance(spec, ReferralSpec):
+                self.columns[index], self.referrals[spec.name] = _credit_network(policy, spec, gather.weights,
+                                                                                 self.label)
+            else:
+                self.columns[index], self.contexts[spec.name] = gather.share_out(policy)
+            self.failed.update(self.columns[index].errors)
+
+    def kept_pass(self, number: int) -> list:
+        """In memory: each record's slots after segment `number` (or its RecordError),
+        resumed from where the last pass left them."""
+        kept = self.kept
+        if number == 1:
+            for position, (row, raw) in enumerate(self.source()):
+                record_id, state = self.read(position, row, raw, 1)
+                self.kept_rows.append(row)
+                self.kept_ids.append(record_id)
+                kept.append(state)
+            return kept
+        rows, ids, run = self.kept_rows, self.kept_ids, self.run
+        kept[:] = [run(position, rows[position], ids[position], state, number - 1, number)
+                   if state.__class__ is tuple else state for position, state in enumerate(kept)]
+        return kept
+
+    def streamed_pass(self, number: int) -> Iterator[Any]:
+        """Read again: the first pass reads the records; a later one runs from what the
+        earlier passes carried, each row's slots rebuilt from the few that the segment and
+        its share-outs read. A row in error is None (or its RecordError); the deciding
+        pass, which reads the records again, reports its error."""
+        carried = self.carried
+        if number == 1:
+            carrying = len(self.segments) > 2  # later stage passes read the carry
+            carry = carried.after(1)
+            for position, (row, raw) in enumerate(self.source()):
+                _, state = self.read(position, row, raw, 1)
+                if carrying:
+                    carried.put(carry, position, state if state.__class__ is tuple else None)
+                yield state
+            return
+        segment = self.segments[number - 1]
+        reading, function, failed = self.readers[number], segment.function, self.failed
+        carry = carried.after(number)
         for position in range(carried.rows):
             slots = carried.slots(position, segment.start)
             if slots is not None and position not in failed:
@@ -220,46 +275,32 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
             else:
                 slots = None
             carried.put(carry, position, slots)
-            yield None, None, slots
+            yield slots
 
-    contexts: Dict[str, AllocationContext] = {}
-    referrals: Dict[str, Dict[str, Decimal]] = {}
-    rows = 0
-    with decimal.localcontext(CONTEXT):  # the stage passes run here, not in the caller's hands
-        for segment in segments[:-1]:
-            readers[segment.number] = [columns[i] for i in segment.reads]
-            # During a pass only what its share-outs need is kept: per row a group and a driver,
-            # or for a referral credit the ids and the values brought; taken a chunk at a time.
-            gathers = {index: _Gather(plan, specs[index]) for index in segment.allocations}
-            chunk: list = []
-            rows = 0
-            for row, record_id, state in states(segment.number):
-                chunk.append(state if state.__class__ is tuple else None)
-                if len(chunk) == _CHUNK:
-                    for gather in gathers.values():
-                        gather.take(chunk, rows)
-                    rows += len(chunk)
-                    chunk = []
-            for gather in gathers.values():
-                gather.take(chunk, rows)
-            rows += len(chunk)
-            for index, gather in gathers.items():
-                spec = specs[index]
-                if isinstance(spec, ReferralSpec):
-                    columns[index], referrals[spec.name] = _credit_network(policy, spec, gather.weights, label)
-                else:
-                    columns[index], contexts[spec.name] = _share_out(policy, spec, gather.groups, gather.weights,
-                                                                     gather.errors)
-                failed.update(columns[index].errors)
-    readers[segments[-1].number] = [columns[i] for i in segments[-1].reads]
-    shares = _RunShares(specs, columns, label)
-    summary: Dict[str, Any] = {}
+    # ---- the deciding pass -------------------------------------------------------------
 
-    def results() -> Iterator:
+    def final_states(self) -> Iterator[Tuple[Any, Any, Any]]:
+        """(row, id, every slot or the RecordError) of each record, in the caller's decimal context."""
+        last = len(self.segments)
+        if self.keep_values and last > 1:
+            kept, rows, ids, run = self.kept, self.kept_rows, self.kept_ids, self.run
+            for position, state in enumerate(kept):
+                kept[position] = None  # the decision holds what it needs
+                row, record_id = rows[position], ids[position]
+                yield row, record_id, (run(position, row, record_id, state, last - 1, last)
+                                       if state.__class__ is tuple else state)
+            return
+        for position, (row, raw) in enumerate(self.source()):
+            yield (row, *self.read(position, row, raw, last))
+
+    def results(self) -> Iterator:
+        plan = self.plan
+        self.readers[len(self.segments)] = [self.columns[i] for i in self.segments[-1].reads]
+        shares = _RunShares(self.specs, self.columns, self.label)
         count = 0
         uses = {name: Decimal(0) for name, _ in plan.pool_uses}
         lost = []  # records in error after their shares were worked out
-        final = states(len(segments))
+        final = self.final_states()
         exact = CONTEXT.copy()  # this generator's own: it runs in one thread at a time
         while True:
             saved = decimal.getcontext()  # one record at a time in the engine's context: the caller runs between
@@ -281,25 +322,25 @@ def evaluate_portfolio(plan: Plan, source: Source, label: str = "this run",
                 decimal.setcontext(saved)
             count += 1
             yield state
-        summary.update(records=count, uses=uses, lost=lost)
+        self.summary.update(records=count, uses=uses, lost=lost)
 
-    def finish() -> PortfolioSummary:
+    def finish(self) -> "PortfolioSummary":
         """Pools as shared out to the records that were decided (a record in error keeps no share)."""
+        summary = self.summary
         unshared: Dict[Tuple[str, Optional[str]], Decimal] = {}
         for position in summary.get("lost", ()):
-            for spec, column in zip(specs, columns):
+            for spec, column in zip(self.specs, self.columns):
                 share = column.shared(position) if not isinstance(spec, ReferralSpec) else None
                 if share is not None:
                     key = (spec.name, share[0])
                     unshared[key] = unshared.get(key, Decimal(0)) + share[1]
         decided = {name: AllocationContext(name, a.driver, {
             group: attrs.evolve(g, allocated=g.allocated - unshared.get((name, group), 0))
-            for group, g in a.groups.items()}) for name, a in contexts.items()}
+            for group, g in a.groups.items()}) for name, a in self.contexts.items()}
         return PortfolioSummary(
-            PortfolioContext(label, summary.get("records", rows), decided, referrals),
-            tuple(_pool_use(pool, summary.get("uses", {}).get(pool.name, Decimal(0))) for pool in policy.pools))
-
-    return results(), finish
+            PortfolioContext(self.label, summary.get("records", self.rows), decided, self.referrals),
+            tuple(_pool_use(pool, summary.get("uses", {}).get(pool.name, Decimal(0)))
+                  for pool in self.plan.policy.pools))
 
 class _Carry:
     """Between streamed stage passes: for every row, the few slots that later stage passes
@@ -383,16 +424,18 @@ _CHUNK = 256  # rows a stage pass takes at a time (their slots are held until ta
 
 class _Gather:
     """What a stage pass keeps of each row for one allocation: its group and its driver as an
-    exact int weight (None for a record in error), or for a referral credit its entry."""
+    exact whole-number weight (-1 for a record in error), or for a referral credit its entry.
+    Weights and groups go in arrays (a list only if a weight will not fit in 64 bits)."""
 
     def __init__(self, plan: Plan, spec) -> None:
         self.plan, self.spec = plan, spec
         self.within = plan.figure_slot[spec.within] if getattr(spec, "within", None) else None
         self.driver = plan.driver_slot[spec.name] if spec.driver is not None else None
-        self.groups: Optional[list] = [] if self.within is not None else None  # None: one group
-        self.weights: list = []
+        self.groups: Optional[array] = array("i") if self.within is not None else None  # None: one group
+        self.names: List[str] = []  # the groups, in order of first appearance
+        self.index: Dict[str, int] = {}
+        self.weights: Any = [] if isinstance(spec, ReferralSpec) else array("q")
         self.errors: Dict[int, str] = {}
-        self.known: Dict[str, str] = {}  # one string per group, not per row
 
     @staticmethod
     def reads(plan: Plan, spec) -> set:
@@ -412,19 +455,38 @@ class _Gather:
             self.weights += [None if s is None else _referral_entry(plan, spec, s) for s in chunk]
             return
         if driver is None:
-            weights = [None if s is None else 1 for s in chunk]
+            weights = [-1 if s is None else 1 for s in chunk]
         else:
-            weights = [None if s is None else _weight(s[driver]) for s in chunk]
+            weights = [-1 if s is None else _weight(s[driver]) for s in chunk]
         if self.within is not None:
-            within, known = self.within, self.known
-            groups = [None if s is None else s[within] for s in chunk]
-            for offset, (slots, group) in enumerate(zip(chunk, groups)):
-                if group is None and slots is not None:
+            within, index, names = self.within, self.index, self.names
+            groups = array("i", [-1]) * len(chunk)
+            for offset, slots in enumerate(chunk):
+                if slots is None:
+                    continue
+                group = slots[within]
+                if group is None:
                     self.errors[start + offset] = (f"{spec.within} is empty, so the record belongs to no "
                                                    f"group of the allocation '{spec.name}'")
-                    weights[offset] = None
-            self.groups += [known.setdefault(g, g) if g is not None else None for g in groups]
+                    weights[offset] = -1
+                    continue
+                if group not in index:
+                    index[group] = len(names)
+                    names.append(group)
+                groups[offset] = index[group]
+            self.groups += groups
+        if self.weights.__class__ is array:
+            try:
+                self.weights += array("q", weights)
+                return
+            except (OverflowError, TypeError):  # a driver too large for 64 bits, or finer than 10^-6
+                self.weights = list(self.weights)
         self.weights += weights
+
+    def share_out(self, policy):
+        """The allocation's column and context, once every row is taken."""
+        groups = None if self.groups is None else (self.groups, self.names)
+        return _share_out(policy, self.spec, groups, self.weights, self.errors)
 
 
 @attrs.frozen
@@ -501,60 +563,94 @@ def _referral_entry(plan: Plan, spec, slots: tuple):
     return (own, link, flag, slots[plan.driver_slot[spec.name]], anyway)
 
 
-def _credit_network(policy, spec, entries: List, label: str):
-    """Every customer's credit for the customers it brought in, level by level; never loops."""
-    ids = [entry if entry.__class__ is not tuple else entry[0] for entry in entries]
-    by_id: Dict[str, int] = {}
-    for position, own in enumerate(ids):
-        if own is not None:
-            by_id.setdefault(own, position)
-    notes: Dict[int, List[str]] = {}
-    children: Dict[str, List[int]] = {}
-    for position, entry in enumerate(entries):
-        if entry.__class__ is not tuple:
-            continue
-        own, link = entry[0], entry[1]
-        if link == own:
-            notes.setdefault(position, []).append(f"{spec.via} names the customer itself: no one is credited")
-        elif link not in by_id:
-            notes.setdefault(position, []).append(f"{spec.via} '{link}' is not a customer of this portfolio: "
-                                                  "no one is credited")
-        else:
-            children.setdefault(link, []).append(position)
-    column = _Column(spec.name, len(entries), policy.rounding.quantum)
-    credits: Dict[str, Decimal] = {}
-    factor = spec.decay / 100
-    rounding = policy.rounding
-    for position, own in enumerate(ids):
-        if own is None or (own not in children and position not in notes):
-            continue  # brought no one in: a credit of zero, already in the column
+class _Network:
+    """One referral credit's network: who brought whom in, walked level by level. Kept with
+    the run, so a decision's contributions are listed only when it is explained, by the same
+    walk that worked out its credit."""
+
+    def __init__(self, spec, entries: List) -> None:
+        self.spec, self.entries = spec, entries
+        by_id: Dict[str, int] = {}
+        for position, entry in enumerate(entries):
+            own = entry if entry.__class__ is not tuple else entry[0]
+            if own is not None:
+                by_id.setdefault(own, position)
+        self.notes: Dict[int, List[str]] = {}  # self-referrals and unknown referrers
+        self.children: Dict[str, List[int]] = {}
+        for position, entry in enumerate(entries):
+            if entry.__class__ is not tuple:
+                continue
+            own, link = entry[0], entry[1]
+            if link == own:
+                self.notes.setdefault(position, []).append(f"{spec.via} names the customer itself: "
+                                                           "no one is credited")
+            elif link not in by_id:
+                self.notes.setdefault(position, []).append(f"{spec.via} '{link}' is not a customer of this "
+                                                           "portfolio: no one is credited")
+            else:
+                self.children.setdefault(link, []).append(position)
+
+    def own(self, position: int) -> Optional[str]:
+        entry = self.entries[position]
+        return entry if entry.__class__ is not tuple else entry[0]
+
+    def involved(self, position: int) -> bool:
+        """Whether the customer brought anyone in, or has a note."""
+        return self.own(position) in self.children or position in self.notes
+
+    def walk(self, position: int) -> Tuple[List[tuple], List[str]]:
+        """(contributions as (level, id, value brought, weight, came anyway), notes); never loops."""
+        spec, entries, children = self.spec, self.entries, self.children
+        own = self.own(position)
+        notes = list(self.notes.get(position, ()))
         seen = {own}
-        frontier, contributions, weight = list(children.get(own, ())), [], Decimal(1)
-        for level in range(1, spec.levels + 1):
-            following = []
-            for child in frontier:
-                child_id, _, came_anyway, value, anyway_value = entries[child]
-                if child_id in seen:
-                    notes.setdefault(position, []).append(f"the referrals loop back to '{child_id}'; "
-                                                          "each customer is credited once")
-                    continue
-                seen.add(child_id)
-                brought = anyway_value if came_anyway and spec.anyway is not None else value
-                contributions.append(Contribution(level, child_id, brought, weight, came_anyway))
-                following.extend(children.get(child_id, ()))
-            frontier, weight = following, weight * factor
+        frontier, found, weight = list(children.get(own, ())), [], Decimal(1)
         with decimal.localcontext(CONTEXT):
-            total = sum((c.value * c.weight for c in contributions), Decimal(0))
-            capped = spec.cap is not None and total > spec.cap
-            amount = (spec.cap if capped else total).quantize(rounding.quantum, rounding.rounding)
+            factor = spec.decay / 100
+            for level in range(1, spec.levels + 1):
+                following = []
+                for child in frontier:
+                    child_id, _, came_anyway, value, anyway_value = entries[child]
+                    if child_id in seen:
+                        notes.append(f"the referrals loop back to '{child_id}'; each customer is credited once")
+                        continue
+                    seen.add(child_id)
+                    brought = anyway_value if came_anyway and spec.anyway is not None else value
+                    found.append((level, child_id, brought, weight, came_anyway))
+                    following.extend(children.get(child_id, ()))
+                frontier, weight = following, weight * factor
+        return found, notes
+
+    def credit(self, found: List[tuple], rounding) -> Tuple[Decimal, bool]:
+        """The credit for the contributions found, rounded, and whether the cap cut it."""
+        with decimal.localcontext(CONTEXT):
+            total = sum((value * weight for _, _, value, weight, _ in found), Decimal(0))
+            capped = self.spec.cap is not None and total > self.spec.cap
+            return (self.spec.cap if capped else total).quantize(rounding.quantum, rounding.rounding), capped
+
+    def share(self, position: int, rounding, label: str) -> "ReferralShare":
+        found, notes = self.walk(position)
+        amount, capped = self.credit(found, rounding)
+        return ReferralShare(self.spec.name, amount, tuple(Contribution(*c) for c in found), capped,
+                             tuple(notes), label)
+
+
+def _credit_network(policy, spec, entries: List, label: str):
+    """Every customer's credit for the customers it brought in, level by level."""
+    network = _Network(spec, entries)
+    column = _Column(spec.name, len(entries), policy.rounding)
+    column.network = network
+    credits: Dict[str, Decimal] = {}
+    for position in range(len(entries)):
+        if not network.involved(position):
+            continue  # brought no one in: a credit of zero, already in the column
+        found, notes = network.walk(position)
+        amount, _ = network.credit(found, policy.rounding)
         column.set(position, amount)
-        if spec.strict and position in notes:
-            column.errors[position] = f"referral network problem for '{spec.name}': " + "; ".join(notes[position])
-        elif contributions or position in notes:
-            column.details[position] = ReferralShare(spec.name, amount, tuple(contributions), capped,
-                                                     tuple(notes.get(position, ())), label)
+        if spec.strict and notes:
+            column.errors[position] = f"referral network problem for '{spec.name}': " + "; ".join(notes)
         if amount:
-            credits[own] = amount
+            credits[network.own(position)] = amount
     return column, credits
 
 
@@ -562,10 +658,11 @@ class _Column:
     """One portfolio figure's result for every row, kept small: whole smallest units in an array,
     the group as an index, and errors and referral details only for the rows that have them."""
 
-    __slots__ = ("units", "quantum", "exponent", "bonus", "group", "infos", "errors", "details", "name")
+    __slots__ = ("units", "quantum", "exponent", "bonus", "group", "infos", "errors", "network", "rounding", "name")
 
-    def __init__(self, name: str, size: int, quantum: Decimal) -> None:
-        self.name = name
+    def __init__(self, name: str, size: int, rounding) -> None:
+        quantum = rounding.quantum
+        self.name, self.rounding = name, rounding
         self.units = array("q", bytes(8 * size))
         self.quantum = quantum
         self.exponent = quantum.as_tuple().exponent
@@ -573,7 +670,7 @@ class _Column:
         self.group = array("i", [-1]) * size  # index into infos; -1: no share
         self.infos: List[tuple] = []  # (group, pool, total, basis)
         self.errors: Dict[int, str] = {}
-        self.details: Dict[int, "ReferralShare"] = {}
+        self.network: Optional[_Network] = None  # a referral credit's, for its explanations
 
     def set(self, position: int, amount: Decimal) -> None:
         self.units[position] = int(amount.scaleb(-self.exponent))
@@ -590,11 +687,11 @@ class _Column:
 
     def share(self, spec, position: int, label: str):
         """The Share or ReferralShare of a decided row."""
-        if position in self.details:
-            return self.details[position]
-        amount = self.amount(position)
         if isinstance(spec, ReferralSpec):
-            return ReferralShare(spec.name, amount, (), False, (), label)
+            if self.network.involved(position):
+                return self.network.share(position, self.rounding, label)
+            return ReferralShare(spec.name, self.amount(position), (), False, (), label)
+        amount = self.amount(position)
         group, pool, total, basis = self.infos[self.group[position]]
         return Share(spec.name, group, pool, total, amount, bool(self.bonus[position]), label, basis)
 
@@ -642,15 +739,24 @@ def _unscale(total: int, extra: int) -> Decimal:
     return total.quantize(Decimal(1)) if total == total.to_integral_value() else total.normalize()
 
 
-def _share_out(policy, spec, row_groups: Optional[List], weights: List, errors: Dict[int, str]):
-    """Every row's share of one allocation, or the text of the error that row will get."""
+def _share_out(policy, spec, row_groups: Optional[Tuple[array, List[str]]], weights: Sequence,
+               errors: Dict[int, str]):
+    """Every row's share of one allocation, or the text of the error that row will get.
+    `row_groups` is each row's group as an index into the group names; a weight of -1
+    marks a row in error."""
     quantum = policy.rounding.quantum
-    column = _Column(spec.name, len(weights), quantum)
+    column = _Column(spec.name, len(weights), policy.rounding)
     column.errors.update(errors)
-    groups: Dict[Optional[str], List[int]] = {}
-    for position, weight in enumerate(weights):
-        if weight is not None:
-            groups.setdefault(row_groups[position] if row_groups is not None else None, []).append(position)
+    groups: Dict[Optional[str], array] = {}
+    if row_groups is None:
+        groups[None] = array("q", (p for p, w in enumerate(weights) if w >= 0))
+    else:
+        indexes, names = row_groups
+        by_index = [array("q") for _ in names]
+        for position, (weight, index) in enumerate(zip(weights, indexes)):
+            if weight >= 0:
+                by_index[index].append(position)
+        groups = {name: positions for name, positions in zip(names, by_index) if positions}
     context: Dict[Optional[str], GroupContext] = {}
     table = policy.tables.get(spec.table) if spec.table else None
     with decimal.localcontext(_WIDE):

@@ -429,3 +429,16 @@ classify k
            [str(r.explain()) if not isinstance(r, RecordError) else str(r) for r in streamed]
     assert isinstance(kept[4], RecordError) and "region is empty" in str(kept[4])
     assert kept[0].figures["word"] > 0  # A brought B and D, and C through B
+
+
+@pytest.mark.parametrize("weights, expected", [
+    (["0.0000001", "0.0000003"], ["25.00", "75.00"]),  # finer than the 10^-6 a weight is kept at
+    (["1" + "0" * 20, "3" + "0" * 20], ["25.00", "75.00"]),  # too large for 64 bits
+    (["2", "0.00000005"], ["100.00", "0.00"]),  # both kinds in one group: shares stay exact
+])
+def test_drivers_finer_or_larger_than_the_compact_form_are_shared_exactly(weights, expected):
+    p = load_policy(HEAD.replace("calls    count default 0", "calls    number default 0")
+                    + "cost c = allocate 100 EUR by calls\nclassify k\n  any otherwise\n")
+    run = p.evaluate_portfolio([{"id": str(i), "calls": w, "revenue": "1"} for i, w in enumerate(weights)])
+    assert [str(d.figures["c"]) for d in run.results] == expected
+    assert run.context.allocations["c"].groups[None].total == sum(D(w) for w in weights)
