@@ -49,10 +49,15 @@ def distribute(units: int, weights: Sequence[int]) -> Tuple[List[int], List[int]
     products = [units * w for w in weights]
     floors = [p // total for p in products]
     left = units - sum(floors)
-    remainders = [p % total for p in products]
-    bonus = sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)[:left]  # stable: earlier rows first
-    for position in bonus:
-        floors[position] += 1
+    bonus: List[int] = []
+    if left:
+        remainders = [p % total for p in products]
+        # The `left` largest remainders get a unit; of equal ones at the cut, the earlier rows.
+        cut = sorted(remainders, reverse=True)[left - 1]
+        above = [i for i, r in enumerate(remainders) if r > cut]
+        bonus = above + [i for i, r in enumerate(remainders) if r == cut][:left - len(above)]
+        for position in bonus:
+            floors[position] += 1
     if sign < 0:
         floors = [-f for f in floors]
     return floors, bonus
@@ -221,12 +226,18 @@ class _Run:
                 gather.take(chunk, rows)
             rows += len(chunk)
         self.rows = rows
+        problems: Dict[int, str] = {}
+        for gather in gathers.values():
+            problems.update(gather.errors)
+        for gather in gathers.values():  # a record in error takes no part in any pool of the pass
+            gather.exclude(problems)
         policy = self.plan.policy
         for index, gather in gathers.items():
             spec = self.specs[index]
             if isinstance(spec, ReferralSpec):
                 self.columns[index], self.referrals[spec.name] = _credit_network(policy, spec, gather.weights,
                                                                                  self.label)
+                self.columns[index].errors.update(gather.errors)
             else:
                 self.columns[index], self.contexts[spec.name] = gather.share_out(policy)
             self.failed.update(self.columns[index].errors)
@@ -432,8 +443,7 @@ class _Gather:
         self.within = plan.figure_slot[spec.within] if getattr(spec, "within", None) else None
         self.driver = plan.driver_slot[spec.name] if spec.driver is not None else None
         self.groups: Optional[array] = array("i") if self.within is not None else None  # None: one group
-        self.names: List[str] = []  # the groups, in order of first appearance
-        self.index: Dict[str, int] = {}
+        self.index: Dict[str, int] = {}  # group → its number, in order of first appearance
         self.weights: Any = [] if isinstance(spec, ReferralSpec) else array("q")
         self.errors: Dict[int, str] = {}
 
@@ -452,29 +462,38 @@ class _Gather:
         """Rows start.. of the pass: each its slots, or None if the record is in error."""
         plan, spec, driver = self.plan, self.spec, self.driver
         if isinstance(spec, ReferralSpec):
-            self.weights += [None if s is None else _referral_entry(plan, spec, s) for s in chunk]
+            key, via = plan.figure_slot[plan.policy.key], plan.figure_slot[spec.via]
+            entries = [None if s is None else s[key] if s[via] is None else _referral_entry(plan, spec, s)
+                       for s in chunk]
+            for offset, entry in enumerate(entries):
+                if entry.__class__ is not tuple:
+                    continue
+                brought = entry[4] if entry[2] and spec.anyway is not None else entry[3]
+                if brought is None:
+                    self.errors[start + offset] = (f"the value this record brings its referrer for "
+                                                   f"'{spec.name}' is empty; give the fields it uses a default")
+            self.weights += entries
             return
         if driver is None:
             weights = [-1 if s is None else 1 for s in chunk]
         else:
             weights = [-1 if s is None else _weight(s[driver]) for s in chunk]
+            if -1 in weights:
+                for offset, slots in enumerate(chunk):
+                    if slots is not None and weights[offset] == -1:
+                        self.errors[start + offset] = (
+                            f"the driver of the allocation '{spec.name}' ({format_expr(spec.driver)}) is empty "
+                            "for this record; give the field a default, or test it with `is missing`")
         if self.within is not None:
-            within, index, names = self.within, self.index, self.names
-            groups = array("i", [-1]) * len(chunk)
-            for offset, slots in enumerate(chunk):
-                if slots is None:
-                    continue
-                group = slots[within]
-                if group is None:
-                    self.errors[start + offset] = (f"{spec.within} is empty, so the record belongs to no "
-                                                   f"group of the allocation '{spec.name}'")
-                    weights[offset] = -1
-                    continue
-                if group not in index:
-                    index[group] = len(names)
-                    names.append(group)
-                groups[offset] = index[group]
-            self.groups += groups
+            within, index = self.within, self.index
+            found = [None if s is None else s[within] for s in chunk]
+            if None in found:
+                for offset, (slots, group) in enumerate(zip(chunk, found)):
+                    if slots is not None and group is None:
+                        self.errors[start + offset] = (f"{spec.within} is empty, so the record belongs to no "
+                                                       f"group of the allocation '{spec.name}'")
+                        weights[offset] = -1
+            self.groups += array("i", [-1 if g is None else index.setdefault(g, len(index)) for g in found])
         if self.weights.__class__ is array:
             try:
                 self.weights += array("q", weights)
@@ -483,9 +502,19 @@ class _Gather:
                 self.weights = list(self.weights)
         self.weights += weights
 
+    def exclude(self, positions: Iterable[int]) -> None:
+        """Leave these rows out: they are in error."""
+        weights = self.weights
+        for position in positions:
+            if isinstance(self.spec, ReferralSpec):
+                entry = weights[position]
+                weights[position] = entry[0] if entry.__class__ is tuple else entry  # brings nothing
+            else:
+                weights[position] = -1
+
     def share_out(self, policy):
         """The allocation's column and context, once every row is taken."""
-        groups = None if self.groups is None else (self.groups, self.names)
+        groups = None if self.groups is None else (self.groups, list(self.index))
         return _share_out(policy, self.spec, groups, self.weights, self.errors)
 
 
@@ -710,13 +739,16 @@ class _RunShares:
 
 _SCALE = 6
 _MILLION = Decimal("1E+6")
+_ZERO = Decimal(0)
 
 
 def _weight(driver: Decimal):
     """A driver kept for the share-out, exactly, as driver × 10^6: an int when it fits
     (28–32 bytes instead of a 104-byte Decimal, a million times over), else a Decimal.
-    Negative drivers count as zero."""
-    if driver <= 0:
+    Negative drivers count as zero; an empty one is -1, as for a record in error."""
+    if driver is None:
+        return -1  # empty: the record gets an error
+    if driver <= _ZERO:
         return 0
     scaled = driver * _MILLION  # exact: only the exponent changes
     whole = int(scaled)
@@ -785,9 +817,13 @@ def _share_out(policy, spec, row_groups: Optional[Tuple[array, List[str]]], weig
             column.infos.append((group, pool, total if basis == "driver" else Decimal(len(positions)), basis))
             info = len(column.infos) - 1
             units, bonus = distribute(int(pool.scaleb(-column.exponent)), group_weights)
-            for position, amount in zip(positions, units):
-                column.units[position] = amount
-                column.group[position] = info
+            if len(positions) == len(weights):  # every row, in order
+                column.units = array("q", units)
+                column.group = array("i", [info]) * len(positions)
+            else:
+                for position, amount in zip(positions, units):
+                    column.units[position] = amount
+                    column.group[position] = info
             for index in bonus:
                 column.bonus[positions[index]] = 1
             context[group] = GroupContext(pool, total, len(positions), pool)

@@ -442,3 +442,34 @@ def test_drivers_finer_or_larger_than_the_compact_form_are_shared_exactly(weight
     run = p.evaluate_portfolio([{"id": str(i), "calls": w, "revenue": "1"} for i, w in enumerate(weights)])
     assert [str(d.figures["c"]) for d in run.results] == expected
     assert run.context.allocations["c"].groups[None].total == sum(D(w) for w in weights)
+
+
+EMPTY = """policy "empty"
+currency EUR
+record c
+  id       text key
+  calls    count optional
+  bonus    money optional
+  referrer text optional
+  revenue  money
+cost c = allocate 100 EUR by calls
+credit word = referred bonus via referrer
+classify k
+  any otherwise
+"""
+
+
+def test_an_empty_driver_or_referral_value_is_a_record_error_and_the_rest_share_the_pool():
+    p = load_policy(EMPTY)
+    rows = list(enumerate([{"id": "A", "calls": "1", "bonus": "5", "revenue": "1"},
+                           {"id": "B", "calls": "", "bonus": "5", "referrer": "A", "revenue": "1"},
+                           {"id": "C", "calls": "3", "bonus": "", "referrer": "A", "revenue": "1"},
+                           {"id": "D", "calls": "1", "bonus": "2", "referrer": "A", "revenue": "1"}], start=1))
+    for results, summary in _run_both_ways(p.plan, rows):
+        a, b, c, d = results
+        assert "the driver of the allocation 'c' (calls) is empty" in str(b)
+        assert "the value this record brings its referrer for 'word' is empty" in str(c)
+        # a record in error takes no part in any pool of its pass: A and D share c, D alone credits A
+        assert [a.figures["c"], d.figures["c"]] == [D("50.00"), D("50.00")]
+        assert a.figures["word"] == D("2.00")
+        assert summary.context.allocations["c"].groups[None].allocated == D("100.00")
