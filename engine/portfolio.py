@@ -1,10 +1,12 @@
 """Portfolio evaluation: pooled costs shared out over every customer, in explicit stages.
 
-Stage k reads every record once and computes only the drivers of the allocations
-whose drivers need nothing later than stage k-1; then each pool is divided exactly.
-The final pass decides every record with its shares known. Between passes only
-what the stages need is kept (per record: its group and its driver, then its
-share), never whole records, so a CSV still streams.
+The plan is compiled in segments, one per pass. Pass k runs segment k on every record,
+carrying on from where pass k-1 stopped, and ends with the drivers of the allocations
+of stage k; then each of their pools is divided exactly. The last pass decides every
+record with its shares known. Records in memory keep their slots between passes, so
+nothing is computed twice; a file is read in the first and the last pass only, and in
+between only what the stages need is kept (per record: groups, drivers, ids, shares,
+and the few slots later stages read), never whole records, so a CSV still streams.
 
 Exact shares: each share is the pool × driver / total, rounded down to the
 smallest currency unit; the units left over go one each to the largest
@@ -169,7 +171,7 @@ class _Run:
         self.segments = plan.segments
         self.columns: List[Optional[_Column]] = [None] * len(self.specs)
         self.failed: Dict[int, str] = {}  # position → why a portfolio figure gives the record no share
-        self.readers: Dict[int, list] = {}  # segment number → the columns whose amounts it reads
+        self.steps: List[Tuple[Any, list]] = []  # (segment, the columns whose amounts it reads), so far
         # with keep_values, per record: its row, its id, and its slots so far (or its RecordError)
         self.kept_rows: list = []
         self.kept_ids: list = []
@@ -186,13 +188,9 @@ class _Run:
         """Segments first..last-1 on one record's slots: its slots after them, or its RecordError."""
         if position in self.failed:
             return RecordError(self.failed[position], row=row, id=record_id)
-        segments, readers = self.segments, self.readers
         try:
-            while first < last:
-                reading = readers[first + 1]
-                slots = segments[first].function(
-                    slots, tuple([c.amount(position) for c in reading]) if reading else ())
-                first += 1
+            for segment, reading in self.steps[first:last]:
+                slots = segment.function(slots, tuple([c.amount(position) for c in reading]) if reading else ())
         except ARITHMETIC_ERRORS as error:
             return arithmetic_error(self.plan, error, slots, row, record_id)
         return slots
@@ -214,7 +212,7 @@ class _Run:
         """Pass `segment.number`: every record's drivers, then the pools shared out by them.
         During the pass only what the share-outs need is kept: per row a group and a driver,
         or for a referral credit the ids and the values brought; taken a chunk at a time."""
-        self.readers[segment.number] = [self.columns[i] for i in segment.reads]
+        self.steps.append((segment, [self.columns[i] for i in segment.reads]))
         gathers = {index: _Gather(self.plan, self.specs[index]) for index in segment.allocations}
         states = iter(self.kept_pass(segment.number) if self.keep_values else self.streamed_pass(segment.number))
         rows = 0
@@ -274,7 +272,7 @@ class _Run:
                 yield state
             return
         segment = self.segments[number - 1]
-        reading, function, failed = self.readers[number], segment.function, self.failed
+        reading, function, failed = self.steps[number - 1][1], segment.function, self.failed
         carry = carried.after(number)
         for position in range(carried.rows):
             slots = carried.slots(position, segment.start)
@@ -306,7 +304,7 @@ class _Run:
 
     def results(self) -> Iterator:
         plan = self.plan
-        self.readers[len(self.segments)] = [self.columns[i] for i in self.segments[-1].reads]
+        self.steps.append((self.segments[-1], [self.columns[i] for i in self.segments[-1].reads]))
         shares = _RunShares(self.specs, self.columns, self.label)
         count = 0
         uses = {name: Decimal(0) for name, _ in plan.pool_uses}
@@ -580,13 +578,11 @@ class ReferralShare:
     context: str
 
 
-def _referral_entry(plan: Plan, spec, slots: tuple):
-    """A referred customer: (id, referrer id, came anyway, value brought, value if it came anyway).
-    Any other customer: just its id, which is all the network needs of it."""
+def _referral_entry(plan: Plan, spec, slots: tuple) -> tuple:
+    """A referred customer's entry in the network: (id, referrer id, came anyway, value
+    brought, value if it came anyway). Any other customer's is just its id."""
     slot = plan.figure_slot
     own, link = slots[slot[plan.policy.key]], slots[slot[spec.via]]
-    if link is None:
-        return own
     flag = bool(slots[slot[spec.anyway_flag]]) if spec.anyway_flag else False
     anyway = slots[plan.driver_slot[spec.name + " anyway"]] if spec.anyway is not None else None
     return (own, link, flag, slots[plan.driver_slot[spec.name]], anyway)
