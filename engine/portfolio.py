@@ -624,38 +624,39 @@ class _Network:
         return self.own(position) in self.children or position in self.notes
 
     def walk(self, position: int) -> Tuple[List[tuple], List[str]]:
-        """(contributions as (level, id, value brought, weight, came anyway), notes); never loops."""
+        """(contributions as (level, id, value brought, weight, came anyway), notes); never loops.
+        Runs in the engine's decimal context, as credit() does."""
         spec, entries, children = self.spec, self.entries, self.children
         own = self.own(position)
         notes = list(self.notes.get(position, ()))
         seen = {own}
         frontier, found, weight = list(children.get(own, ())), [], Decimal(1)
-        with decimal.localcontext(CONTEXT):
-            factor = spec.decay / 100
-            for level in range(1, spec.levels + 1):
-                following = []
-                for child in frontier:
-                    child_id, _, came_anyway, value, anyway_value = entries[child]
-                    if child_id in seen:
-                        notes.append(f"the referrals loop back to '{child_id}'; each customer is credited once")
-                        continue
-                    seen.add(child_id)
-                    brought = anyway_value if came_anyway and spec.anyway is not None else value
-                    found.append((level, child_id, brought, weight, came_anyway))
-                    following.extend(children.get(child_id, ()))
-                frontier, weight = following, weight * factor
+        factor = spec.decay / 100
+        for level in range(1, spec.levels + 1):
+            following = []
+            for child in frontier:
+                child_id, _, came_anyway, value, anyway_value = entries[child]
+                if child_id in seen:
+                    notes.append(f"the referrals loop back to '{child_id}'; each customer is credited once")
+                    continue
+                seen.add(child_id)
+                brought = anyway_value if came_anyway and spec.anyway is not None else value
+                found.append((level, child_id, brought, weight, came_anyway))
+                following.extend(children.get(child_id, ()))
+            frontier, weight = following, weight * factor
         return found, notes
 
     def credit(self, found: List[tuple], rounding) -> Tuple[Decimal, bool]:
         """The credit for the contributions found, rounded, and whether the cap cut it."""
-        with decimal.localcontext(CONTEXT):
-            total = sum((value * weight for _, _, value, weight, _ in found), Decimal(0))
-            capped = self.spec.cap is not None and total > self.spec.cap
-            return (self.spec.cap if capped else total).quantize(rounding.quantum, rounding.rounding), capped
+        total = sum((value * weight for _, _, value, weight, _ in found), Decimal(0))
+        capped = self.spec.cap is not None and total > self.spec.cap
+        return (self.spec.cap if capped else total).quantize(rounding.quantum, rounding.rounding), capped
 
     def share(self, position: int, rounding, label: str) -> "ReferralShare":
-        found, notes = self.walk(position)
-        amount, capped = self.credit(found, rounding)
+        """One customer's credit with its contributions, by the walk and arithmetic of the run."""
+        with decimal.localcontext(CONTEXT):
+            found, notes = self.walk(position)
+            amount, capped = self.credit(found, rounding)
         return ReferralShare(self.spec.name, amount, tuple(Contribution(*c) for c in found), capped,
                              tuple(notes), label)
 
