@@ -66,6 +66,10 @@ class Explanation:
         return self.text()
 
     def text(self) -> str:
+        with decimal.localcontext(CONTEXT):  # numbers are shown the same, whatever the caller's settings
+            return self._text()
+
+    def _text(self) -> str:
         first = self.outcomes[0]
         lines = [f"{self.id or '(no id)'}  {first.label}  "
                  f"(policy {self.filename}, rule {first.rule}, line {first.line})"]

@@ -337,15 +337,16 @@ class _Run:
         """Pools as shared out to the records that were decided (a record in error keeps no share)."""
         summary = self.summary
         unshared: Dict[Tuple[str, Optional[str]], Decimal] = {}
-        for position in summary.get("lost", ()):
-            for spec, column in zip(self.specs, self.columns):
-                share = column.shared(position) if not isinstance(spec, ReferralSpec) else None
-                if share is not None:
-                    key = (spec.name, share[0])
-                    unshared[key] = unshared.get(key, Decimal(0)) + share[1]
-        decided = {name: AllocationContext(name, a.driver, {
-            group: attrs.evolve(g, allocated=g.allocated - unshared.get((name, group), 0))
-            for group, g in a.groups.items()}) for name, a in self.contexts.items()}
+        with decimal.localcontext(CONTEXT):
+            for position in summary.get("lost", ()):
+                for spec, column in zip(self.specs, self.columns):
+                    share = column.shared(position) if not isinstance(spec, ReferralSpec) else None
+                    if share is not None:
+                        key = (spec.name, share[0])
+                        unshared[key] = unshared.get(key, Decimal(0)) + share[1]
+            decided = {name: AllocationContext(name, a.driver, {
+                group: attrs.evolve(g, allocated=g.allocated - unshared.get((name, group), 0))
+                for group, g in a.groups.items()}) for name, a in self.contexts.items()}
         return PortfolioSummary(
             PortfolioContext(self.label, summary.get("records", self.rows), decided, self.referrals),
             tuple(_pool_use(pool, summary.get("uses", {}).get(pool.name, Decimal(0)))
@@ -702,7 +703,7 @@ class _Column:
         self.units[position] = int(amount.scaleb(-self.exponent))
 
     def amount(self, position: int) -> Decimal:
-        return Decimal(self.units[position]) * self.quantum  # exact: a power of ten
+        return CONTEXT.multiply(Decimal(self.units[position]), self.quantum)  # exact, whatever the caller's context
 
     def shared(self, position: int) -> Optional[Tuple[Optional[str], Decimal]]:
         """(group, amount) of the row's share of an allocation, if it got one."""

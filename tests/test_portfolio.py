@@ -473,3 +473,22 @@ def test_an_empty_driver_or_referral_value_is_a_record_error_and_the_rest_share_
         assert [a.figures["c"], d.figures["c"]] == [D("50.00"), D("50.00")]
         assert a.figures["word"] == D("2.00")
         assert summary.context.allocations["c"].groups[None].allocated == D("100.00")
+
+
+def test_the_callers_decimal_context_never_reaches_a_portfolio_run():
+    """Shares, explanations and the summary are made lazily, in the caller's hands: a coarse
+    decimal context there must change nothing."""
+    import decimal
+    from engine.records import read_records
+    p = load_policy("policies/portfolio.policy")
+    with open("examples/portfolio_customers.csv", encoding="utf-8", newline="") as stream:
+        records = [raw for _, raw in read_records(stream, "csv")][:300]
+
+    def everything():
+        run = p.evaluate_portfolio(records)
+        return ([(d.figures, d.shares, str(d.explain())) for d in run.results[:60]],
+                run.summary, [d.figures for d in p.evaluate_many(records)])
+
+    expected = everything()
+    with decimal.localcontext(decimal.Context(prec=3, rounding=decimal.ROUND_DOWN)):
+        assert everything() == expected
