@@ -492,3 +492,19 @@ def test_the_callers_decimal_context_never_reaches_a_portfolio_run():
     expected = everything()
     with decimal.localcontext(decimal.Context(prec=3, rounding=decimal.ROUND_DOWN)):
         assert everything() == expected
+
+
+def test_portfolio_runs_in_many_threads_at_once_agree():
+    from concurrent.futures import ThreadPoolExecutor
+    from engine.records import read_records
+    p = load_policy("policies/portfolio.policy")
+    with open("examples/portfolio_customers.csv", encoding="utf-8", newline="") as stream:
+        records = [raw for _, raw in read_records(stream, "csv")][:200]
+
+    def run(_):
+        result = p.evaluate_portfolio(records)
+        return [(d.figures, d.shares) for d in result.results], result.summary
+
+    expected = run(None)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(found == expected for found in pool.map(run, range(8)))
