@@ -271,18 +271,14 @@ class _Run:
                     carried.put(carry, position, state if state.__class__ is tuple else None)
                 yield state
             return
-        segment = self.segments[number - 1]
-        reading, function, failed = self.steps[number - 1][1], segment.function, self.failed
+        start, run = self.segments[number - 1].start, self.run
         carry = carried.after(number)
-        for position in range(carried.rows):
-            slots = carried.slots(position, segment.start)
-            if slots is not None and position not in failed:
-                try:
-                    slots = function(slots, tuple([c.amount(position) for c in reading]) if reading else ())
-                except ARITHMETIC_ERRORS:
+        for position in range(len(carried.bad)):
+            slots = carried.slots(position, start)
+            if slots is not None:
+                slots = run(position, None, None, slots, number - 1, number)
+                if slots.__class__ is not tuple:
                     slots = None
-            else:
-                slots = None
             carried.put(carry, position, slots)
             yield slots
 
@@ -361,7 +357,7 @@ class _Carry:
         stages = plan.stages
         needed = set()
         for segment in stages[1:]:
-            reads = set(segment.uses).union(*(_Gather.reads(plan, plan.policy.allocations[i])
+            reads = set(segment.uses).union(*(_Gather(plan, plan.policy.allocations[i]).reads()
                                               for i in segment.allocations))
             needed |= {slot for slot in reads if slot < segment.start}
         self.stored: Dict[int, List[int]] = {  # pass → the slots stored after it
@@ -369,8 +365,7 @@ class _Carry:
                                    if (segment.number == 1 or segment.start <= slot) and slot < segment.end)
             for segment in stages}
         self.columns: Dict[int, _Values] = {slot: _Values() for slot in needed}
-        self.bad = bytearray()  # 1: the row is in error
-        self.rows = 0
+        self.bad = bytearray()  # per row of the first pass, 1 if the row is in error
 
     def after(self, number: int) -> List[Tuple[int, "_Values"]]:
         return [(slot, self.columns[slot]) for slot in self.stored.get(number, ())]
@@ -379,7 +374,6 @@ class _Carry:
         """Store one row's slots after a pass (None: the row is in error), rows in order."""
         if position == len(self.bad):
             self.bad.append(0)
-            self.rows += 1
         if slots is None:
             self.bad[position] = 1
         for slot, values in carry:
@@ -438,32 +432,39 @@ class _Gather:
     Weights and groups go in arrays (a list only if a weight will not fit in 64 bits)."""
 
     def __init__(self, plan: Plan, spec) -> None:
-        self.plan, self.spec = plan, spec
-        self.within = plan.figure_slot[spec.within] if getattr(spec, "within", None) else None
-        self.driver = plan.driver_slot[spec.name] if spec.driver is not None else None
+        self.spec = spec
+        slot = plan.figure_slot
+        self.within = slot[spec.within] if getattr(spec, "within", None) else None
+        self.driver = plan.driver_slot[spec.name] if spec.driver is not None else None  # or the value brought
+        if isinstance(spec, ReferralSpec):
+            self.key, self.via = slot[plan.policy.key], slot[spec.via]
+            self.flag = slot[spec.anyway_flag] if spec.anyway_flag else None
+            self.anyway = plan.driver_slot[spec.name + " anyway"] if spec.anyway is not None else None
         self.groups: Optional[array] = array("i") if self.within is not None else None  # None: one group
         self.index: Dict[str, int] = {}  # group → its number, in order of first appearance
         self.weights: Any = [] if isinstance(spec, ReferralSpec) else array("q")
         self.errors: Dict[int, str] = {}
 
-    @staticmethod
-    def reads(plan: Plan, spec) -> set:
-        """The slots of each row that the share-out of `spec` reads."""
-        slot, driver = plan.figure_slot, plan.driver_slot
-        if isinstance(spec, ReferralSpec):
-            names = [plan.policy.key, spec.via] + ([spec.anyway_flag] if spec.anyway_flag else [])
-            anyway = [driver[spec.name + " anyway"]] if spec.anyway is not None else []
-            return {slot[n] for n in names} | {driver[spec.name], *anyway}
-        return ({slot[spec.within]} if spec.within else set()) | (
-            {driver[spec.name]} if spec.driver is not None else set())
+    def reads(self) -> set:
+        """The slots of each row that the share-out reads."""
+        found = {self.within, self.driver}
+        if isinstance(self.spec, ReferralSpec):
+            found |= {self.key, self.via, self.flag, self.anyway}
+        return found - {None}
+
+    def entry(self, slots: tuple) -> tuple:
+        """A referred customer's entry in the referral network: (id, referrer id, came anyway,
+        value brought, value if it came anyway). Any other customer's is just its id."""
+        flag = bool(slots[self.flag]) if self.flag is not None else False
+        return (slots[self.key], slots[self.via], flag, slots[self.driver],
+                slots[self.anyway] if self.anyway is not None else None)
 
     def take(self, chunk: List[Optional[tuple]], start: int) -> None:
         """Rows start.. of the pass: each its slots, or None if the record is in error."""
-        plan, spec, driver = self.plan, self.spec, self.driver
+        spec, driver = self.spec, self.driver
         if isinstance(spec, ReferralSpec):
-            key, via = plan.figure_slot[plan.policy.key], plan.figure_slot[spec.via]
-            entries = [None if s is None else s[key] if s[via] is None else _referral_entry(plan, spec, s)
-                       for s in chunk]
+            key, via, entry = self.key, self.via, self.entry
+            entries = [None if s is None else s[key] if s[via] is None else entry(s) for s in chunk]
             for offset, entry in enumerate(entries):
                 if entry.__class__ is not tuple:
                     continue
@@ -577,16 +578,6 @@ class ReferralShare:
     capped: bool
     notes: Tuple[str, ...]  # self-referrals, cycles, unknown referrers
     context: str
-
-
-def _referral_entry(plan: Plan, spec, slots: tuple) -> tuple:
-    """A referred customer's entry in the network: (id, referrer id, came anyway, value
-    brought, value if it came anyway). Any other customer's is just its id."""
-    slot = plan.figure_slot
-    own, link = slots[slot[plan.policy.key]], slots[slot[spec.via]]
-    flag = bool(slots[slot[spec.anyway_flag]]) if spec.anyway_flag else False
-    anyway = slots[plan.driver_slot[spec.name + " anyway"]] if spec.anyway is not None else None
-    return (own, link, flag, slots[plan.driver_slot[spec.name]], anyway)
 
 
 class _Network:

@@ -668,20 +668,27 @@ def _class_table(report: Report) -> str:
             f"<tfoot>{row(total)}</tfoot></table></section>")
 
 
+def _table_section(anchor: str, title: str, css: str, head: str, rows: Sequence[str], empty: str,
+                   note: str = "") -> str:
+    """A titled table of rows, or the title and `empty` when there are none."""
+    if not rows:
+        return f'<section id="{anchor}"><h2>{title}</h2><p class="empty">{empty}</p></section>'
+    return (f'<section id="{anchor}" class="keep"><h2>{title}</h2><table class="{css}"><thead><tr>{head}</tr>'
+            f"</thead><tbody>{''.join(rows)}</tbody></table>{note}</section>")
+
+
 def _customer_table(anchor: str, title: str, customers: Sequence[Customer], report: Report) -> str:
     cur = _e(report.currency)
     key = _e(report.key_figure or "profit")
-    if not customers:
-        return f'<section id="{anchor}"><h2>{title}</h2><p class="empty">no customers</p></section>'
     rows = []
     for c in customers:
         sinks = (f'{_e(c.worst_cost)} <span class="note">{_e(grouped(c.worst_cost_amount))}</span>'
                  if c.worst_cost else '<span class="note">none</span>')
         rows.append(f'<tr><td class="id">{_e(c.id)}</td><td>{_e(c.classification)}</td>{_num(c.profit)}'
                     f"<td>{sinks}</td></tr>")
-    return (f'<section id="{anchor}" class="keep"><h2>{title}</h2><table class="customers">'
-            f'<thead><tr><th>id</th><th>{_e(report.classification)}</th><th class="n">{key} ({cur})</th>'
-            f"<th>largest cost line</th></tr></thead><tbody>{''.join(rows)}</tbody></table></section>")
+    head = (f'<th>id</th><th>{_e(report.classification)}</th><th class="n">{key} ({cur})</th>'
+            "<th>largest cost line</th>")
+    return _table_section(anchor, title, "customers", head, rows, "no customers")
 
 
 def _credit_table(report: Report) -> str:
@@ -689,39 +696,31 @@ def _credit_table(report: Report) -> str:
         return ""
     cur = _e(report.currency)
     key = _e(report.key_figure or "profit")
-    title = "<h2>Most credited customers (indirect benefits)</h2>"
-    if not report.credit_leaders:
-        return f'<section id="credits">{title}<p class="empty">no customer earned credits</p></section>'
-    rows = "".join(f'<tr><td class="id">{_e(c.id)}</td><td>{_e(c.classification)}</td>{_num(c.credits)}'
-                   f"{_num(c.profit)}</tr>" for c in report.credit_leaders)
-    return (f'<section id="credits" class="keep">{title}<table class="credits"><thead><tr><th>id</th>'
-            f'<th>{_e(report.classification)}</th><th class="n">credits ({cur})</th><th class="n">{key} ({cur})</th>'
-            f"</tr></thead><tbody>{rows}</tbody></table></section>")
+    rows = [f'<tr><td class="id">{_e(c.id)}</td><td>{_e(c.classification)}</td>{_num(c.credits)}'
+            f"{_num(c.profit)}</tr>" for c in report.credit_leaders]
+    head = (f'<th>id</th><th>{_e(report.classification)}</th><th class="n">credits ({cur})</th>'
+            f'<th class="n">{key} ({cur})</th>')
+    return _table_section("credits", "Most credited customers (indirect benefits)", "credits", head, rows,
+                          "no customer earned credits")
 
 
 def _pools(report: Report) -> str:
     cur = _e(report.currency)
-    title = "<h2>Pooled costs</h2>"
-    if not report.pools:
-        return f'<section id="pools">{title}<p class="empty">no pooled costs in this policy</p></section>'
-    rows = "".join(f"<tr><td>{_e(p.name)}</td>{_num(p.amount)}{_num(p.allocated)}{_num(p.unused)}</tr>"
-                   for p in report.pools)
-    return (f'<section id="pools" class="keep">{title}<table class="pools"><thead><tr><th>pool</th>'
-            f'<th class="n">amount ({cur})</th><th class="n">allocated ({cur})</th><th class="n">unused ({cur})</th>'
-            f"</tr></thead><tbody>{rows}</tbody></table>"
-            '<p class="note">Unused capacity is reported, not charged to customers.</p></section>')
+    rows = [f"<tr><td>{_e(p.name)}</td>{_num(p.amount)}{_num(p.allocated)}{_num(p.unused)}</tr>"
+            for p in report.pools]
+    head = (f'<th>pool</th><th class="n">amount ({cur})</th><th class="n">allocated ({cur})</th>'
+            f'<th class="n">unused ({cur})</th>')
+    return _table_section("pools", "Pooled costs", "pools", head, rows, "no pooled costs in this policy",
+                          '<p class="note">Unused capacity is reported, not charged to customers.</p>')
 
 
 def _referrals(report: Report) -> str:
     cur = _e(report.currency)
-    title = "<h2>Referral leaders</h2>"
-    if not report.referral_leaders:
-        return f'<section id="referrals">{title}<p class="empty">no referral credits in this policy</p></section>'
-    rows = "".join(f'<tr><td class="id">{_e(r.id)}</td><td class="n">{r.referred:,}</td>{_num(r.credit)}</tr>'
-                   for r in report.referral_leaders)
-    return (f'<section id="referrals" class="keep">{title}<table class="referrals"><thead><tr><th>id</th>'
-            f'<th class="n">customers referred</th><th class="n">credit ({cur})</th></tr></thead>'
-            f"<tbody>{rows}</tbody></table></section>")
+    rows = [f'<tr><td class="id">{_e(r.id)}</td><td class="n">{r.referred:,}</td>{_num(r.credit)}</tr>'
+            for r in report.referral_leaders]
+    head = f'<th>id</th><th class="n">customers referred</th><th class="n">credit ({cur})</th>'
+    return _table_section("referrals", "Referral leaders", "referrals", head, rows,
+                          "no referral credits in this policy")
 
 
 def _errors(report: Report) -> str:

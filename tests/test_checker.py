@@ -6,8 +6,6 @@ so the cases do not break when BASE grows.
 """
 from __future__ import annotations
 
-import difflib
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import List, Optional
@@ -18,6 +16,7 @@ import pytest
 from engine.checker import MAX_NAMES, check
 from engine.diagnostics import PolicyError
 from engine.parser import parse
+from golden import check_golden
 
 BASE = """\
 policy "Test"
@@ -422,7 +421,6 @@ def test_standard_and_strict_policies_check_clean():
 #     git diff tests/golden/errors/
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "errors"
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 GOLDEN_CASES = sorted(p.stem for p in GOLDEN.glob("*.policy"))
 
 
@@ -439,17 +437,7 @@ def test_golden_cases_exist():
 
 @pytest.mark.parametrize("name", GOLDEN_CASES)
 def test_golden_error_text(name):
-    actual = _rendered_error(name)
-    path = GOLDEN / f"{name}.txt"
-    if UPDATE:
-        path.write_text(actual, encoding="utf-8", newline="\n")
-        return
-    if not path.exists():
-        pytest.fail(f"{path} is missing; create it with UPDATE_GOLDEN=1")
-    expected = path.read_text(encoding="utf-8")
-    if actual != expected:
-        diff = "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True), path.name, "actual"))
-        pytest.fail(f"error text differs from {path.name} (regenerate with UPDATE_GOLDEN=1 if intended):\n{diff}")
+    check_golden(GOLDEN / f"{name}.txt", _rendered_error(name), "error text")
 
 
 @pytest.mark.parametrize("name", GOLDEN_CASES)

@@ -20,9 +20,7 @@ line says whether credits were counted.
 from __future__ import annotations
 
 import csv
-import difflib
 import json
-import os
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -31,10 +29,10 @@ import pytest
 
 from engine import Decision, Explanation, load_policy
 from engine.money import plain
+from golden import check_golden
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden" / "explain"
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 GOLDEN_IDS = ["C-1007", "C-1021", "C-1034", "C-1058"]
 EDGE_IDS = ["C-1007", "C-1013", "C-1021", "C-1034", "C-1042", "C-1058", "C-1066", "C-1077", "C-1089"]
@@ -63,29 +61,15 @@ def decisions(standard, rows):
     return {d.id: d for d in results}
 
 
-def _check_golden(path: Path, actual: str) -> None:
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(actual, encoding="utf-8", newline="\n")
-        return
-    if not path.exists():
-        pytest.fail(f"{path} is missing; create it with UPDATE_GOLDEN=1")
-    expected = path.read_text(encoding="utf-8")
-    if actual != expected:
-        diff = "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True),
-                                            str(path), "actual"))
-        pytest.fail(f"explanation differs from {path.name} (regenerate with UPDATE_GOLDEN=1 if intended):\n{diff}")
-
-
 @pytest.mark.parametrize("customer", GOLDEN_IDS)
 def test_golden_text(decisions, customer):
-    _check_golden(GOLDEN / f"{customer}.txt", str(decisions[customer].explain()) + "\n")
+    check_golden(GOLDEN / f"{customer}.txt", str(decisions[customer].explain()) + "\n", "explanation")
 
 
 @pytest.mark.parametrize("customer", GOLDEN_IDS)
 def test_golden_json(decisions, customer):
     data = decisions[customer].explain().as_dict()
-    _check_golden(GOLDEN / f"{customer}.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
+    check_golden(GOLDEN / f"{customer}.json", json.dumps(data, indent=2, sort_keys=True) + "\n", "explanation")
 
 
 def test_golden_files_match_readme_outcomes():
