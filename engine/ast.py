@@ -7,7 +7,7 @@ Numbers are `Decimal`; sequences are tuples.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Optional, Union
+from typing import Any, Callable, Dict, Generic, Iterator, List, Optional, Tuple, TypeVar, Union
 
 import attrs
 
@@ -33,6 +33,11 @@ def _span() -> "attrs.Attribute":
     return attrs.field(default=NOWHERE, eq=False, repr=False, kw_only=True)
 
 
+def _nid() -> "attrs.Attribute":
+    """A node's identity within its checked policy (see `numbered`); -1 until numbered."""
+    return attrs.field(default=-1, eq=False, repr=False, kw_only=True)
+
+
 # ---- expressions ----------------------------------------------------------------
 
 
@@ -42,6 +47,7 @@ class Number:
 
     value: Decimal
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -50,6 +56,7 @@ class Percent:
 
     value: Decimal
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -59,6 +66,7 @@ class Money:
     amount: Decimal
     currency: str
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -68,6 +76,7 @@ class Rate:
     quantity: Union[Number, Percent, Money]
     per: str
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -76,6 +85,7 @@ class Text:
 
     value: str
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -84,6 +94,7 @@ class YesNo:
 
     value: bool
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -92,6 +103,7 @@ class Name:
 
     name: str
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -101,6 +113,7 @@ class Call:
     function: str
     args: tuple
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -109,6 +122,7 @@ class Negate:
 
     operand: "Expr"
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -119,6 +133,7 @@ class Binary:
     left: "Expr"
     right: "Expr"
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -129,6 +144,7 @@ class Compare:
     left: "Expr"
     right: "Expr"
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -140,6 +156,7 @@ class Between:
     high: "Expr"
     negated: bool = False
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -149,6 +166,7 @@ class IsMissing:
     value: "Expr"
     negated: bool = False
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -159,6 +177,7 @@ class Logical:
     left: "Expr"
     right: "Expr"
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -167,6 +186,7 @@ class Not:
 
     operand: "Expr"
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -177,6 +197,7 @@ class Conditional:
     condition: "Expr"
     otherwise: "Expr"
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -192,6 +213,7 @@ class Allocate:
     within: Optional[str] = None
     fallback_equal: bool = False
     span: Span = _span()
+    nid: int = _nid()
 
 
 @attrs.frozen
@@ -213,6 +235,7 @@ class Referral:
     anyway: Optional["Expr"] = None
     strict: bool = False  # a self-referral, unknown referrer or loop is an error for that record
     span: Span = _span()
+    nid: int = _nid()
 
 
 Expr = Union[
@@ -335,3 +358,131 @@ class Policy:
     statements: tuple
     filename: str = attrs.field(default="<policy>", eq=False)
     source: str = attrs.field(default="", eq=False, repr=False)
+
+
+# ---- walking the tree ------------------------------------------------------------
+
+# The sub-expressions of each kind of node, in source order: the one place that knows
+# where a node keeps its children, so every pass walks the tree the same way.
+_CHILDREN = {
+    Rate: ("quantity",),
+    Call: ("args",),
+    Negate: ("operand",),
+    Binary: ("left", "right"),
+    Compare: ("left", "right"),
+    Between: ("value", "low", "high"),
+    IsMissing: ("value",),
+    Logical: ("left", "right"),
+    Not: ("operand",),
+    Conditional: ("then", "condition", "otherwise"),
+    Allocate: ("pool", "driver"),
+    Referral: ("value", "cap", "anyway"),
+}
+_EXPRESSIONS = frozenset(Expr.__args__)  # type: ignore[attr-defined]
+
+
+def is_expr(value: object) -> bool:
+    return type(value) in _EXPRESSIONS
+
+
+def children(node: "Expr") -> Tuple["Expr", ...]:
+    """The node's sub-expressions, in source order (absent optional parts left out)."""
+    found: List[Expr] = []
+    for name in _CHILDREN.get(type(node), ()):
+        value = getattr(node, name)
+        if isinstance(value, tuple):
+            found.extend(value)
+        elif value is not None:
+            found.append(value)
+    return tuple(found)
+
+
+def walk(node: "Expr") -> Iterator["Expr"]:
+    """The node and every node below it, parents before children, in source order.
+    Iterative, so a deep expression never reaches Python's recursion limit."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(children(current)))
+
+
+def statement_exprs(statement: "Statement") -> Tuple["Expr", ...]:
+    """The expressions a statement holds, in source order."""
+    if isinstance(statement, Definition):
+        return (statement.expr,)
+    if isinstance(statement, Constants):
+        return tuple(item.expr for item in statement.items)
+    if isinstance(statement, Record):
+        return tuple(f.default for f in statement.fields if f.default is not None)
+    if isinstance(statement, Table):
+        return tuple(amount for _, amount in statement.rows)
+    if isinstance(statement, Pool):
+        return (statement.amount, statement.volume)
+    if isinstance(statement, Classification):
+        return tuple(r.condition for r in statement.rules if r.condition is not None)
+    return ()
+
+
+T = TypeVar("T")
+
+
+class Visitor(Generic[T]):
+    """Calls `visit_<NodeClass>(node, *args)` for a node, as Jinja's NodeVisitor does; a
+    class without its own method goes to `generic_visit`. Methods are found once per class."""
+
+    def visit(self, node: "Expr", *args: Any) -> T:
+        method = self._methods.get(type(node)) if hasattr(self, "_methods") else None
+        if method is None:
+            method = getattr(type(self), "visit_" + type(node).__name__, None) or type(self).generic_visit
+            self.__dict__.setdefault("_methods", {})[type(node)] = method
+        return method(self, node, *args)  # type: ignore[no-any-return]
+
+    def generic_visit(self, node: "Expr", *args: Any) -> T:
+        raise TypeError(f"{type(self).__name__} has no visit_{type(node).__name__}")
+
+
+def numbered(policy: "Policy") -> Tuple["Policy", int]:
+    """The policy with every expression node given its identity `nid`: 0, 1, 2... in source
+    order, parents before children. Returns it and the number of nodes. The checked policy
+    and everything after it (plan, explanations) key their tables by these numbers, never
+    by Python object addresses."""
+    count = 0
+
+    def number(expr: "Expr") -> "Expr":
+        nonlocal count
+        originals = list(walk(expr))
+        ids = {id(node): count + position for position, node in enumerate(originals)}
+        count += len(originals)
+        done: Dict[int, Expr] = {}
+        for current in reversed(originals):  # children first, so each parent takes the new children
+            updates: Dict[str, Any] = {"nid": ids[id(current)]}
+            for name in _CHILDREN.get(type(current), ()):
+                value = getattr(current, name)
+                if isinstance(value, tuple):
+                    updates[name] = tuple(done[id(v)] for v in value)
+                elif value is not None:
+                    updates[name] = done[id(value)]
+            done[id(current)] = attrs.evolve(current, **updates)
+        return done[id(expr)]
+
+    statements = tuple(_map_statement(statement, number) for statement in policy.statements)
+    return attrs.evolve(policy, statements=statements), count
+
+
+def _map_statement(statement: "Statement", change: Callable[["Expr"], "Expr"]) -> "Statement":
+    if isinstance(statement, Definition):
+        return attrs.evolve(statement, expr=change(statement.expr))
+    if isinstance(statement, Constants):
+        return attrs.evolve(statement, items=tuple(attrs.evolve(i, expr=change(i.expr)) for i in statement.items))
+    if isinstance(statement, Record):
+        return attrs.evolve(statement, fields=tuple(
+            attrs.evolve(f, default=change(f.default)) if f.default is not None else f for f in statement.fields))
+    if isinstance(statement, Table):
+        return attrs.evolve(statement, rows=tuple((group, change(amount)) for group, amount in statement.rows))
+    if isinstance(statement, Pool):
+        return attrs.evolve(statement, amount=change(statement.amount), volume=change(statement.volume))
+    if isinstance(statement, Classification):
+        return attrs.evolve(statement, rules=tuple(
+            attrs.evolve(r, condition=change(r.condition)) if r.condition is not None else r for r in statement.rules))
+    return statement

@@ -15,165 +15,39 @@ import attrs
 from . import ast
 from .currencies import ISO_4217
 from .diagnostics import WARNING, Diagnostic, PolicyError, did_you_mean
+from .checked import (
+    DEFAULT_ROUNDING, ROUNDING_MODES, ROUNDING_SCOPES, ROUNDING_UNITS, AllocationSpec, CheckedClassification,
+    CheckedPolicy, FieldSpec, Figure, PoolSpec, ReferralSpec, RoundingRule,
+)
+from .formatter import format_expr
+from .functions import FUNCTIONS, ArgumentError
 from .units import FIELD_TYPES, LITERAL, MONEY, NUMBER, PERCENT, TEXT, YES_NO, Unit, UnitError, rate_word
 from . import units
 
-ROUNDING_MODES = {
-    "half-up": decimal.ROUND_HALF_UP,
-    "half-even": decimal.ROUND_HALF_EVEN,
-    "half-down": decimal.ROUND_HALF_DOWN,
-    "up": decimal.ROUND_UP,
-    "down": decimal.ROUND_DOWN,
-    "ceiling": decimal.ROUND_CEILING,
-    "floor": decimal.ROUND_FLOOR,
-}
-ROUNDING_UNITS = {"cents": Decimal("0.01"), "units": Decimal("1")}
-ROUNDING_SCOPES = ("per line", "at end")
-FUNCTIONS = {"min": (2, 20), "max": (2, 20), "abs": (1, 1), "round": (1, 2)}
 TOTALS = {"costs": "cost", "credits": "credit"}
 KINDS_IN_ORDER = ("rate", "cost", "credit", "measure", "threshold")
 MAX_NAMES = 2000
 
 
-@attrs.frozen
-class RoundingRule:
-    """How and when money figures are rounded."""
-
-    mode: str
-    unit: str
-    scope: str
-
-    @property
-    def rounding(self) -> str:
-        return ROUNDING_MODES[self.mode]
-
-    @property
-    def quantum(self) -> Decimal:
-        return ROUNDING_UNITS[self.unit]
-
-    @property
-    def per_line(self) -> bool:
-        return self.scope == "per line"
-
-    def __str__(self) -> str:
-        return f"{self.mode} to {self.unit} {self.scope}"
-
-
-DEFAULT_ROUNDING = RoundingRule("half-up", "cents", "per line")
-
-
-@attrs.frozen
-class FieldSpec:
-    """One input field as the record reader must validate it."""
-
-    name: str
-    kind: str
-    optional: bool
-    default: object  # Decimal, str, bool or None
-    column: str
-    description: Optional[str]
-    span: ast.Span = attrs.field(eq=False)
-
-
-@attrs.frozen
-class Figure:
-    """A named figure in evaluation order. Totals have no `expr` but the `parts` they add."""
-
-    kind: str
-    name: str
-    expr: Optional[ast.Expr]
-    unit: Unit
-    rounded: bool
-    span: ast.Span = attrs.field(eq=False)
-    parts: tuple = ()
-
-
-@attrs.frozen
-class CheckedClassification:
-    name: str
-    rules: tuple  # of ast.Rule, in order; the last one is `otherwise`
-    span: ast.Span = attrs.field(eq=False)
-
-
-@attrs.frozen
-class AllocationSpec:
-    """A pooled cost and how it is shared; `stage` orders cascades (1 = drivers need no other allocation)."""
-
-    name: str
-    stage: int
-    pool: Optional[Decimal]  # one pool for the whole portfolio (or for each group) ...
-    table: Optional[str]  # ... or a pool per group, from this table
-    driver: Optional[ast.Expr]  # None: an equal share per customer
-    within: Optional[str]  # the text field that forms the groups
-    fallback_equal: bool
-    span: ast.Span = attrs.field(eq=False)
-
-
-@attrs.frozen
-class ReferralSpec:
-    """A credit from the referral network; like an allocation, it needs the whole portfolio."""
-
-    name: str
-    stage: int
-    driver: ast.Expr  # what each referred customer brings, worked out on that customer
-    via: str
-    levels: int
-    decay: Decimal  # the weight of level k is (decay / 100) ** (k - 1)
-    cap: Optional[Decimal]
-    anyway_flag: Optional[str]
-    anyway: Optional[ast.Expr]
-    strict: bool
-    span: ast.Span = attrs.field(eq=False)
-
-
-@attrs.frozen
-class PoolSpec:
-    """A capacity pool: its amount over its practical volume gives a rate."""
-
-    name: str
-    amount: Decimal
-    volume: Decimal
-    unit: str
-    span: ast.Span = attrs.field(eq=False)
-
-
-@attrs.frozen
-class CheckedPolicy:
-    """A policy that passed every check, ready to compile."""
-
-    name: str
-    version: Optional[str]
-    currency: str
-    rounding: RoundingRule
-    record_name: str
-    key: str
-    fields: tuple  # of FieldSpec
-    figures: tuple  # of Figure, in evaluation order
-    classifications: tuple  # of CheckedClassification
-    warnings: tuple  # of Diagnostic
-    money_rounds: frozenset  # id() of every round(x) call whose x is money: rounds to the policy unit
-    allocations: tuple  # of AllocationSpec and ReferralSpec: figures that need the whole portfolio
-    tables: dict  # table name → {group: pool amount}
-    pools: tuple  # of PoolSpec
-    depends: dict  # figure name → frozenset of every figure it uses, directly or not
-    filename: str
-    source: str = attrs.field(repr=False)
-
-
 def check(policy: ast.Policy) -> CheckedPolicy:
-    """Check a parsed policy; raise PolicyError with every error (and warning) found."""
-    return _Checker(policy).run()
+    """Check a parsed policy; raise PolicyError with every error (and warning) found.
+
+    The checked policy holds the policy's expressions numbered (`ast.numbered`), with the
+    unit of every node."""
+    numbered, count = ast.numbered(policy)
+    return _Checker(numbered, count).run()
 
 
 class _Checker:
-    def __init__(self, policy: ast.Policy) -> None:
+    def __init__(self, policy: ast.Policy, nodes: int) -> None:
         self.policy = policy
+        self.nodes = nodes  # numbered so far; a node the checker makes gets the next number
+        self.node_units: Dict[int, Unit] = {}
         self.diagnostics: List[Diagnostic] = []
         self.units: Dict[str, Optional[Unit]] = {}
         self.kinds: Dict[str, str] = {}  # name → field/rate/cost/.../total/classification
         self.spans: Dict[str, ast.Span] = {}
         self.currency = "EUR"
-        self.money_rounds: Set[int] = set()
         self.allocations: List[AllocationSpec] = []
         self.tables: Dict[str, Dict[str, Decimal]] = {}
         self.pools: List[PoolSpec] = []
@@ -202,6 +76,7 @@ class _Checker:
         self.declare(definitions, classifications)
         figures = self.figures(definitions, headers["rounding"])
         checked_classes = self.classifications(classifications)
+        bottom_line = self.bottom_line(figures)
         errors = [d for d in self.diagnostics if d.is_error]
         if errors:
             raise PolicyError(self.diagnostics, self.policy.source)
@@ -209,9 +84,10 @@ class _Checker:
             name=headers["policy"], version=headers.get("version"), currency=self.currency,
             rounding=headers["rounding"], record_name=record_name, key=key, fields=tuple(fields),
             figures=tuple(figures), classifications=tuple(checked_classes),
-            warnings=tuple(self.diagnostics), money_rounds=frozenset(self.money_rounds),
-            allocations=tuple(self.allocations), tables=self.tables, pools=tuple(self.pools), depends=self.reach,
-            filename=self.policy.filename, source=self.policy.source)
+            warnings=tuple(self.diagnostics), allocations=tuple(self.allocations), tables=self.tables,
+            pools=tuple(self.pools), depends=self.reach,
+            node_units=tuple(self.node_units.get(n) for n in range(self.nodes)),
+            bottom_line=bottom_line, filename=self.policy.filename, source=self.policy.source)
 
     def headers(self, statements: Sequence) -> dict:
         found: Dict[str, object] = {}
@@ -374,8 +250,12 @@ class _Checker:
         if amount is not None and volume is not None and volume > 0:
             self.pools.append(PoolSpec(pool.name, amount, volume, pool.unit, pool.span))
         self.pool_units[pool.name] = Unit("money", per=rate_word(pool.unit))
-        return ast.Definition("pool", pool.name, ast.Binary("/", pool.amount, pool.volume, span=pool.span),
-                              span=pool.span)
+        rate = ast.Binary("/", pool.amount, pool.volume, span=pool.span, nid=self.nodes)
+        self.nodes += 1
+        self.node_units[rate.nid] = self.pool_units[pool.name]
+        for part, unit in ((pool.amount, MONEY), (pool.volume, LITERAL)):
+            self.node_units[part.nid] = unit
+        return ast.Definition("pool", pool.name, rate, span=pool.span)
 
     def table(self, table: ast.Table) -> None:
         if not self.declare_name(table.name, "table", table.span):
@@ -548,7 +428,9 @@ class _Checker:
 
     def _infer(self, expr, classes: Set[str]) -> Unit:
         method = getattr(self, "_infer_" + type(expr).__name__)
-        return method(expr, classes)
+        unit = method(expr, classes)
+        self.node_units[expr.nid] = unit
+        return unit
 
     def _infer_Number(self, expr, classes):
         return LITERAL
@@ -601,6 +483,7 @@ class _Checker:
 
     def _infer_Allocate(self, expr, classes):
         pool = expr.pool
+        self.node_units[pool.nid] = MONEY  # an amount, a rate holding one, or a table of them
         if isinstance(pool, ast.Name) and self.kinds.get(pool.name) == "table":
             if expr.within is None:
                 self.report("table-needs-within", f"the table '{pool.name}' holds a pool per group, but no groups are given",
@@ -646,16 +529,17 @@ class _Checker:
             self.report("referral-cap", "the cap is an amount of money", expr.cap.span, "write e.g. `cap 20,000 EUR`")
         elif expr.cap is not None:
             self.check_money_currency(expr.cap)
+            self.node_units[expr.cap.nid] = MONEY
         return MONEY
 
     def _infer_Call(self, expr, classes):
-        if expr.function not in FUNCTIONS:
+        function = FUNCTIONS.get(expr.function)
+        if function is None:
             self.report("unknown-function", f"unknown function '{expr.function}'", expr.span,
                         _hint(expr.function, FUNCTIONS, "the functions are " + ", ".join(FUNCTIONS)))
             raise _Unknown()
-        low, high = FUNCTIONS[expr.function]
-        if not low <= len(expr.args) <= high:
-            expected = f"{low}" if low == high else f"{low} to {high}"
+        if not function.low <= len(expr.args) <= function.high:
+            expected = function.arity()
             help_text = f"{expr.function} takes {expected} value{'s' * (expected != '1')}"
             if len(expr.args) == 1 and isinstance(expr.args[0], ast.Number) and "," in _text_at(self.policy.source, expr.args[0].span):
                 help_text += "; a comma between digits is a thousands separator, so write `, ` with a space between values"
@@ -663,25 +547,11 @@ class _Checker:
                         expr.span, help_text)
             raise _Unknown()
         arg_units = self._all(expr.args, classes)
-        if expr.function == "round":
-            if len(expr.args) == 2:
-                places = expr.args[1]
-                if not (isinstance(places, ast.Number) and places.value == places.value.to_integral_value()
-                        and 0 <= places.value <= 10):
-                    self.report("round-places", "round() takes a whole number of decimal places from 0 to 10",
-                                places.span, "write e.g. `round(margin, 2)`")
-            elif arg_units[0] == MONEY:
-                self.money_rounds.add(id(expr))
-            return _require(arg_units[0], self, expr.args[0].span)
-        if expr.function == "abs":
-            return _require(arg_units[0], self, expr.args[0].span)
-        unit = arg_units[0]
-        for arg, arg_unit in zip(expr.args[1:], arg_units[1:]):
-            try:
-                unit = units.add(unit, arg_unit, "combine")
-            except UnitError as error:
-                raise self._unit_error(error, arg.span)
-        return unit
+        try:
+            return function.unit(expr.args, arg_units)
+        except ArgumentError as error:
+            self.report(error.code, error.message, expr.args[error.index].span, error.help or None)
+            raise _Unknown() from None
 
     def _infer_Negate(self, expr, classes):
         return _require(self._infer(expr.operand, classes), self, expr.span)
@@ -689,7 +559,7 @@ class _Checker:
     def _infer_Binary(self, expr, classes):
         left, right = self._all((expr.left, expr.right), classes)
         if expr.op in "+-":
-            self.check_percent_literal(expr.left, right, expr.right, left)
+            self.check_percent_literal(expr, left, right)
         if expr.op == "of" and isinstance(expr.left, ast.Number):
             value = expr.left.value
             self.report("of-needs-percent", f"`of` takes a percentage, not the number {value}",
@@ -709,7 +579,7 @@ class _Checker:
                         "write `=` to test equality")
         left, right = self._all((expr.left, expr.right), classes)
         self.check_label(expr)
-        self.check_percent_literal(expr.left, right, expr.right, left)
+        self.check_percent_literal(expr, left, right)
         try:
             return units.compare(left, right, expr.op)
         except UnitError as error:
@@ -729,6 +599,7 @@ class _Checker:
             self.report("missing-test", "only a record field can be tested with `is missing`", expr.span,
                         "write e.g. `referred_by is missing`")
             raise _Unknown()
+        self._infer(expr.value, classes)
         return YES_NO
 
     def _infer_Logical(self, expr, classes):
@@ -748,13 +619,21 @@ class _Checker:
         except UnitError as error:
             raise self._unit_error(error, expr.span)
 
-    def check_percent_literal(self, left: ast.Expr, right_unit: Unit, right: ast.Expr, left_unit: Unit) -> None:
-        """`pct > 5` would mean 500%: a bare number next to a percentage must say which it means."""
-        for node, other in ((left, right_unit), (right, left_unit)):
+    def check_percent_literal(self, expr, left_unit: Unit, right_unit: Unit) -> None:
+        """`pct > 5` would mean 500%: a bare number next to a percentage must say which it means.
+        The help leads with the reading that makes sense: 1 or 0.5 read as a whole is 100% or
+        50% (`100% + markup`); a larger number is most likely meant as a percentage already."""
+        for node, other in ((expr.left, right_unit), (expr.right, left_unit)):
             if isinstance(node, ast.Number) and node.value != 0 and other.kind == "percent" and not other.per:
-                self.report("percent-literal", f"{node.value} next to a percentage is ambiguous", node.span,
-                            f"write `{node.value}%`" + (f", or `{format((node.value * 100).normalize(), 'f')}%` for the fraction"
-                                                        if node.value < 1 else ""))
+                value = node.value
+                readings = [(format((value * 100).normalize(), "f") + "%", f"{value} as a whole"),
+                            (format(value.normalize(), "f") + "%", f"{value} percent")]
+                if abs(value) > 1:
+                    readings.reverse()
+                shown = [(format_expr(expr, lambda n, text=text: text if n is node else None), means)
+                         for text, means in readings]
+                self.report("percent-literal", f"{value} next to a percentage is ambiguous", node.span,
+                            f"write `{shown[0][0]}` ({shown[0][1]}), or `{shown[1][0]}` ({shown[1][1]})")
 
     def check_label(self, expr: ast.Compare) -> None:
         """`class = "profitible"` would silently never hold: check the text against the labels."""
@@ -770,6 +649,25 @@ class _Checker:
         if unit is not None and unit != YES_NO:
             self.report("not-a-condition", f"{where} needs a condition, but this is {unit.describe()}", expr.span,
                         "compare it with something, e.g. `profit > 0 EUR`")
+
+    def bottom_line(self, figures: Sequence[Figure]) -> Optional[str]:
+        """The money figure that ranks customers in reports: the one `rank by` names; without
+        it the measure `profit` if it is money, else the last money measure; else none."""
+        stated = [s for s in self.policy.statements if isinstance(s, ast.Header) and s.key == "rank"]
+        rankable = {f.name: f for f in figures if f.kind not in ("rate", "pool")}
+        if stated:
+            name, span = stated[0].value, stated[0].span
+            figure = rankable.get(name)
+            if figure is None:
+                self.report("rank-unknown", f"'{name}' is not a figure of this policy", span,
+                            _hint(name, [n for n, f in rankable.items() if f.unit == MONEY],
+                                  "name a money measure, e.g. `rank by profit`"))
+            elif figure.unit != MONEY:
+                self.report("rank-not-money", f"customers are ranked by money, but '{name}' is {figure.unit.describe()}",
+                            span, "name a money figure such as profit; a ratio cannot be added up over customers")
+            return name
+        money = [f.name for f in figures if f.kind == "measure" and f.unit == MONEY]
+        return "profit" if "profit" in money else (money[-1] if money else None)
 
     # ---- classifications ---------------------------------------------------------------
 

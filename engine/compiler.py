@@ -16,8 +16,9 @@ from typing import Dict, List, Optional, Tuple
 import attrs
 
 from . import ast
-from .checker import CheckedPolicy, FieldSpec, Figure, names_in
+from .checked import CheckedPolicy, FieldSpec, Figure
 from .formatter import format_expr
+from .functions import FUNCTIONS
 from .money import HUNDRED
 from .units import Unit
 
@@ -68,8 +69,8 @@ class Plan:
     policy: CheckedPolicy
     fields: Tuple[FieldSpec, ...]
     segments: Tuple[Segment, ...]  # run in order: values -> every slot; more than one for a portfolio
-    slot_of: Dict[int, int]  # id(AST node) → slot
-    constant_of: Dict[int, object]  # id(AST literal) → its value
+    slot_of: Dict[int, int]  # node nid → slot of its value
+    constant_of: Dict[int, object]  # nid of a literal → its value
     figure_slot: Dict[str, int]  # figure or field name → slot of its final value
     raw_slot: Dict[str, int]  # figure name → slot before rounding
     class_slot: Dict[str, int]  # classification name → slot holding the index of the matched rule
@@ -79,7 +80,7 @@ class Plan:
     formulas: Dict[str, str]  # figure name → its formula as written, for explanations
     key_column: str  # the input column holding the record's id
     driver_slot: Dict[str, int]  # allocation name → slot of its driver value
-    pool_uses: Tuple[Tuple[str, int], ...]  # (capacity pool, slot of the volume charged at its rate)
+    pool_uses: Tuple["PoolUseSlots", ...]  # where each capacity pool is charged
     outcome_tables: Tuple[Tuple[int, Tuple[Outcome, ...]], ...]  # (slot of rule index, outcome per rule)
 
     @property
@@ -92,17 +93,57 @@ class Plan:
         """The generated code, for the curious and for tests."""
         return "\n".join(segment.source for segment in self.segments)
 
+    # ---- what a decision's slots hold, for explanations and reports ----------------
+
+    def evaluated(self, node: ast.Expr) -> bool:
+        """Whether the plan computes or holds this node's value (a literal, or a slot)."""
+        return node.nid in self.slot_of or node.nid in self.constant_of
+
+    def is_literal(self, node: ast.Expr) -> bool:
+        return node.nid in self.constant_of
+
+    def value(self, node: ast.Expr, slots: tuple) -> object:
+        """The value a node had in the evaluation that filled `slots`; None if it was not reached."""
+        nid = node.nid
+        if nid in self.constant_of:
+            return self.constant_of[nid]
+        slot = self.slot_of.get(nid)
+        return slots[slot] if slot is not None and slot < len(slots) else None
+
+    def figure_value(self, name: str, slots: tuple) -> object:
+        """The final (rounded) value of a field, figure or classification label."""
+        return slots[self.figure_slot[name]]
+
+    def unrounded(self, name: str, slots: tuple) -> object:
+        return slots[self.raw_slot[name]]
+
+    def driver_value(self, name: str, slots: tuple) -> object:
+        """The driver an allocation shared its pool by, for this record."""
+        return slots[self.driver_slot[name]]
+
 
 def compile_policy(policy: CheckedPolicy) -> Plan:
     """Compile once; the plan evaluates any number of records."""
     return _Compiler(policy).build()
 
 
-class _Compiler:
+@attrs.frozen
+class PoolUseSlots:
+    """A capacity pool charged in a cost: the slot of the volume charged at its rate, and the
+    slot of what the customer pays for it (the cost line as rounded, when the charge is the
+    whole line; else the charge itself)."""
+
+    pool: str
+    figure: str
+    volume: int
+    charged: int
+
+
+class _Compiler(ast.Visitor[str]):
     def __init__(self, policy: CheckedPolicy) -> None:
         self.policy = policy
         self.driver_slot: Dict[str, int] = {}
-        self.pool_uses: List[Tuple[str, int]] = []
+        self.pool_uses: List[Tuple[str, str, int, int, bool]] = []  # pool, figure, volume, charge slots, whole line
         self.kinds = {f.name: f.kind for f in policy.figures}
         self.allocation_index = {a.name: i for i, a in enumerate(policy.allocations)}
         self.lines: List[str] = []
@@ -120,6 +161,7 @@ class _Compiler:
         self.raw_slot: Dict[str, int] = {}
         self.class_slot: Dict[str, int] = {}
         self.in_branch = 0
+        self.figure_now: Optional[Figure] = None  # the figure whose code is being emitted
         self.done: set = set()  # figures computed by an earlier segment
         self.reads: List[int] = []  # allocations whose amounts the segment being built takes
 
@@ -162,7 +204,7 @@ class _Compiler:
             for index in targets:
                 spec = policy.allocations[index]
                 names = {n.name for e in (spec.driver, getattr(spec, "anyway", None)) if e is not None
-                         for n in names_in(e)}
+                         for n in ast.walk(e) if isinstance(n, ast.Name)}
                 needed |= names.union(*(policy.depends.get(n, ()) for n in names))
             segments.append(self.segment(len(segments) + 1, targets, needed, len(passes) + 1))
         segments.append(self.segment(len(segments) + 1, (), None, len(passes) + 1))
@@ -173,7 +215,7 @@ class _Compiler:
             reported=tuple((f.name, self.figure_slot[f.name]) for f in policy.figures
                            if f.kind not in ("rate", "pool") and f.name in self.figure_slot),
             rules=tuple((c.name, c.rules) for c in policy.classifications),
-            driver_slot=self.driver_slot, pool_uses=tuple(self.pool_uses),
+            driver_slot=self.driver_slot, pool_uses=self.capacity_uses(),
             key_column=next((f.column for f in policy.fields if f.name == policy.key), policy.key),
             outcome_tables=tuple(
                 (self.class_slot[c.name], tuple(Outcome(c.name, r.label, n, r.span.line, r.action, r.reason)
@@ -223,7 +265,16 @@ class _Compiler:
                 self.driver_slot[key] = self.slot(self.expr(node))
         self.owner = None
 
+    def capacity_uses(self) -> Tuple[PoolUseSlots, ...]:
+        """Each capacity pool's charges, once per cost line and volume."""
+        found: Dict[Tuple[str, str, int], PoolUseSlots] = {}
+        for pool, figure, volume, charge, whole_line in self.pool_uses:
+            charged = self.figure_slot[figure] if whole_line else charge
+            found.setdefault((pool, figure, volume), PoolUseSlots(pool, figure, volume, charged))
+        return tuple(found.values())
+
     def figure(self, figure: Figure) -> None:
+        self.figure_now = figure
         self.owner = Owner(f"{figure.kind} '{figure.name}'" if figure.kind != "total" else f"the total '{figure.name}'",
                            figure.span)
         if isinstance(figure.expr, (ast.Allocate, ast.Referral)):
@@ -248,7 +299,7 @@ class _Compiler:
             self.emit(f"v{final} = v{raw}.quantize(QUANTUM, ROUNDING)")
         self.figure_slot[figure.name] = final
         self.names[figure.name] = f"v{final}"
-        self.owner = None
+        self.owner = self.figure_now = None
 
     def classification(self, index: int, classification) -> None:
         result = self.new_slot()
@@ -279,37 +330,36 @@ class _Compiler:
 
     def expr(self, node) -> str:
         """Emit code computing `node`; return a reference to its value (a slot or constant)."""
-        method = getattr(self, "x_" + type(node).__name__)
-        ref = method(node)
+        ref = self.visit(node)
         if ref.startswith("v"):
-            self.slot_of.setdefault(id(node), int(ref[1:]))
+            self.slot_of.setdefault(node.nid, int(ref[1:]))
         return ref
 
     def literal(self, node, value) -> str:
-        self.constant_of[id(node)] = value
+        self.constant_of[node.nid] = value
         return self.constant(value)
 
-    def x_Number(self, node):
+    def visit_Number(self, node):
         return self.literal(node, node.value)
 
-    def x_Percent(self, node):
+    def visit_Percent(self, node):
         return self.literal(node, node.value / HUNDRED)
 
-    def x_Money(self, node):
+    def visit_Money(self, node):
         return self.literal(node, node.amount)
 
-    def x_Rate(self, node):
+    def visit_Rate(self, node):
         inner = node.quantity
         value = inner.value / HUNDRED if isinstance(inner, ast.Percent) else getattr(inner, "value", None)
         return self.literal(node, inner.amount if isinstance(inner, ast.Money) else value)
 
-    def x_Text(self, node):
+    def visit_Text(self, node):
         return self.literal(node, node.value)
 
-    def x_YesNo(self, node):
+    def visit_YesNo(self, node):
         return self.literal(node, node.value)
 
-    def x_Name(self, node):
+    def visit_Name(self, node):
         return self.names[node.name]
 
     def slot(self, ref: str) -> int:
@@ -325,48 +375,50 @@ class _Compiler:
         self.emit(f"v{slot} = {code}")
         return f"v{slot}"
 
-    def x_Binary(self, node):
+    def visit_Binary(self, node):
         left = self.expr(node.left)
         right = self.expr(node.right)
-        if node.op == "*":
+        ref = self.assign(f"{left} {_OPERATORS[node.op]} {right}")
+        if node.op == "*" and self.figure_now is not None and self.figure_now.kind == "cost":
             for pool, volume in ((node.left, right), (node.right, left)):
                 if isinstance(pool, ast.Name) and self.kinds.get(pool.name) == "pool" and volume.startswith("v"):
-                    self.pool_uses.append((pool.name, int(volume[1:])))
-        return self.assign(f"{left} {_OPERATORS[node.op]} {right}")
+                    self.pool_uses.append((pool.name, self.figure_now.name, int(volume[1:]), int(ref[1:]),
+                                           node is self.figure_now.expr))
+        return ref
 
-    def x_Negate(self, node):
+    def visit_Negate(self, node):
         return self.assign(f"-{self.expr(node.operand)}")
 
-    def x_Call(self, node):
-        args = [self.expr(a) for a in node.args]
-        if node.function == "round":
-            places = node.args[1].value if len(node.args) == 2 else Decimal(0)
-            if id(node) in self.policy.money_rounds:
-                return self.assign(f"{args[0]}.quantize(QUANTUM, ROUNDING)")
-            quantum = self.constant(Decimal(1).scaleb(-int(places)))
-            return self.assign(f"{args[0]}.quantize({quantum}, ROUNDING)")
-        return self.assign(f"{node.function}({', '.join(args)})")
+    def visit_Call(self, node):
+        function = FUNCTIONS[node.function]
+        values = node.args if function.values is None else node.args[:function.values]
+        args = [self.expr(a) for a in values]
+        units = tuple(self.policy.unit_of(a) for a in node.args)
+        args += [self.constant(c) for c in function.constants(node.args, units, self.policy.rounding)]
+        name = "F_" + function.name
+        self.constants[name] = function.implementation
+        return self.assign(f"{name}({', '.join(args)})")
 
-    def x_Compare(self, node):
+    def visit_Compare(self, node):
         left = self.expr(node.left)
         right = self.expr(node.right)
         return self.assign(f"{left} {_OPERATORS[node.op]} {right}")
 
-    def x_Between(self, node):
+    def visit_Between(self, node):
         value = self.expr(node.value)
         low = self.expr(node.low)
         high = self.expr(node.high)
         test = f"{low} <= {value} <= {high}"
         return self.assign(f"not ({test})" if node.negated else test)
 
-    def x_IsMissing(self, node):
+    def visit_IsMissing(self, node):
         value = self.expr(node.value)
         return self.assign(f"{value} is {'not ' if node.negated else ''}None")
 
-    def x_Not(self, node):
+    def visit_Not(self, node):
         return self.assign(f"not {self.expr(node.operand)}")
 
-    def x_Logical(self, node):
+    def visit_Logical(self, node):
         """Left to right, stopping as soon as the answer is known."""
         left = self.expr(node.left)
         result = self.new_slot()
@@ -375,7 +427,7 @@ class _Compiler:
         self.branch(lambda: self.emit(f"v{result} = {self.expr(node.right)}"))
         return f"v{result}"
 
-    def x_Conditional(self, node):
+    def visit_Conditional(self, node):
         test = self.expr(node.condition)
         result = self.new_slot()
         self.emit(f"if {test}:")

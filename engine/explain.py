@@ -16,6 +16,7 @@ import attrs
 
 from . import ast
 from .formatter import format_expr
+from .functions import FUNCTIONS
 from .money import CONTEXT, grouped, percent, plain, quantity
 from .units import Unit
 
@@ -133,17 +134,18 @@ def _explain(decision) -> Explanation:
     plan = decision.plan
     slots = decision.slots
     policy = plan.policy
+    units = policy.names
     steps: List[Step] = []
     for field in policy.fields:
-        steps.append(Step(field.name, "field", slots[plan.figure_slot[field.name]], plan.units[field.name],
+        steps.append(Step(field.name, "field", plan.figure_value(field.name, slots), units[field.name],
                           None, None, field.span.line))
     leaf = _value_leaf(plan, slots, with_names=False)
     for figure in policy.figures:
-        value = slots[plan.figure_slot[figure.name]]
-        raw = slots[plan.raw_slot[figure.name]]
+        value = plan.figure_value(figure.name, slots)
+        raw = plan.unrounded(figure.name, slots)
         if figure.kind == "total":
             formula = " + ".join(figure.parts) or "0 (none defined)"
-            substituted = " + ".join(_short(slots[plan.figure_slot[p]], plan.units[p]) for p in figure.parts)
+            substituted = " + ".join(_short(plan.figure_value(p, slots), units[p]) for p in figure.parts)
             line = None
         else:
             formula = plan.formulas[figure.name]
@@ -161,7 +163,7 @@ def _explain(decision) -> Explanation:
             if rule.condition is None:
                 tests.append(RuleTest(name, number, rule.label, True, "otherwise", rule.span.line))
                 continue
-            held = bool(_value_of(plan, slots, rule.condition))
+            held = bool(plan.value(rule.condition, slots))
             text, shortfall = _describe_test(plan, slots, rule.condition)
             tests.append(RuleTest(name, number, rule.label, held, text, rule.span.line,
                                   None if held else shortfall))
@@ -200,8 +202,8 @@ def _share_text(decision, figure, plan) -> str:
         how = f"{grouped(share.pool)} / {quantity(share.total)} customers{group} ({why})"
     else:
         driver = format_expr(figure.expr.driver)
-        unit = _unit_of(plan, figure.expr.driver)
-        value = max(decision.slots[plan.driver_slot[figure.name]], Decimal(0))  # as it was shared
+        unit = plan.policy.unit_of(figure.expr.driver)
+        value = max(plan.driver_value(figure.name, decision.slots), Decimal(0))  # as it was shared
         how = (f"{grouped(share.pool)} * {driver} {_short(value, unit)} / "
                f"{_short(share.total, unit)} (total {driver}{group})")
     extra = f" + {grouped(plan.policy.rounding.quantum)} remainder unit" if share.remainder else ""
@@ -251,50 +253,21 @@ def json_value(value):
     return value
 
 
-def _unit_of(plan, node) -> Unit:
-    if isinstance(node, ast.Name):
-        return plan.units.get(node.name, Unit("text"))
-    if isinstance(node, (ast.Money,)):
-        return Unit("money")
-    if isinstance(node, ast.Percent):
-        return Unit("percent")
-    return _guess_unit(plan, node)
-
-
-def _guess_unit(plan, node) -> Unit:
-    """The unit of a sub-expression, for display: money if any money flows into it."""
-    if isinstance(node, ast.Binary) and node.op in ("*", "of", "+", "-"):
-        for side in (node.left, node.right):
-            unit = _unit_of(plan, side)
-            if unit.kind == "money" or (unit.per and node.op == "*"):
-                return Unit("money")
-        return _unit_of(plan, node.left)
-    if isinstance(node, ast.Binary) and node.op == "/":
-        left, right = _unit_of(plan, node.left), _unit_of(plan, node.right)
-        return Unit("number") if left.kind == right.kind else left
-    if isinstance(node, (ast.Negate,)):
-        return _unit_of(plan, node.operand)
-    if isinstance(node, ast.Call):
-        return _unit_of(plan, node.args[0])
-    if isinstance(node, ast.Conditional):
-        return _unit_of(plan, node.then)
-    return Unit("number")
-
-
 def _value_leaf(plan, slots, with_names: bool):
     """Replace each name by its value ("revenue 12,400.00" when `with_names`)."""
 
     def leaf(node) -> Optional[str]:
         if isinstance(node, ast.Name):
-            value = _short(slots[plan.slot_of[id(node)]], plan.units.get(node.name, Unit("text"))) \
-                if id(node) in plan.slot_of \
+            value = _short(plan.value(node, slots), plan.policy.unit_of(node)) if plan.evaluated(node) \
                 else "(not evaluated)"
             return f"{node.name} {value}" if with_names else value
-        if isinstance(node, ast.Conditional) and id(node.condition) in plan.slot_of:
+        if isinstance(node, ast.Conditional) and plan.evaluated(node.condition):
             # Show only the branch that was taken, and why.
-            held = slots[plan.slot_of[id(node.condition)]]
+            held = plan.value(node.condition, slots)
             taken = format_expr(node.then if held else node.otherwise, leaf)
             return f"{taken} (as {format_expr(node.condition, leaf)} is {_truth(held)})"
+        if isinstance(node, ast.Call):
+            return FUNCTIONS[node.function].show([format_expr(a, leaf) for a in node.args])
         return None
 
     return leaf
@@ -302,58 +275,59 @@ def _value_leaf(plan, slots, with_names: bool):
 
 def _side(plan, slots, node) -> str:
     """One side of a comparison: a literal as written, a name with its value, a formula with its result."""
-    if id(node) in plan.constant_of:
+    if plan.is_literal(node):
         return format_expr(node)
-    value = slots[plan.slot_of[id(node)]] if id(node) in plan.slot_of else None
-    shown = _short(value, _unit_of(plan, node))
+    shown = _short(plan.value(node, slots), plan.policy.unit_of(node))
     if isinstance(node, ast.Name):
         return f"{node.name} {shown}"
     return f"{format_expr(node)} = {shown}"
 
 
+def _common_unit(plan, *nodes) -> Unit:
+    """The unit two or more compared values share: a bare number takes the others' unit."""
+    found = [plan.policy.unit_of(n) for n in nodes]
+    return next((u for u in found if not u.literal), found[0])
+
+
 def _describe_test(plan, slots, node):
     """(what was tested, with values; how far it was from holding) for a condition."""
-    held = slots[plan.slot_of[id(node)]] if id(node) in plan.slot_of else None
+    held = plan.value(node, slots)
     if isinstance(node, ast.Logical):
         parts, shortfall = [], None
         for side in (node.left, node.right):
-            if id(side) in plan.slot_of and slots[plan.slot_of[id(side)]] is not None:
+            side_held = plan.value(side, slots)
+            if plan.is_literal(side):
+                parts.append(format_expr(side))
+            elif plan.evaluated(side) and side_held is not None:
                 text, short = _describe_test(plan, slots, side)
                 parts.append(text)
-                side_held = slots[plan.slot_of[id(side)]]
                 if not side_held and shortfall is None:
                     shortfall = short
-            elif id(side) in plan.constant_of:
-                parts.append(format_expr(side))
         return f" {node.op} ".join(parts), shortfall
     if isinstance(node, ast.Compare):
-        left = _value_of(plan, slots, node.left)
-        right = _value_of(plan, slots, node.right)
+        left = plan.value(node.left, slots)
+        right = plan.value(node.right, slots)
         text = f"{_side(plan, slots, node.left)} {node.op} {_side(plan, slots, node.right)} is {_truth(held)}"
-        return text, _compare_shortfall(plan, node, left, right)
+        return text, _compare_shortfall(node, left, right, _common_unit(plan, node.left, node.right),
+                                        plan.policy.currency)
     if isinstance(node, ast.Between):
-        value = _value_of(plan, slots, node.value)
-        low = _value_of(plan, slots, node.low)
-        high = _value_of(plan, slots, node.high)
-        unit = _unit_of(plan, node.value)
+        value = plan.value(node.value, slots)
+        low = plan.value(node.low, slots)
+        high = plan.value(node.high, slots)
+        unit = _common_unit(plan, node.value, node.low, node.high)
         inside = held != node.negated
         text = (f"{_side(plan, slots, node.value)} is {'inside' if inside else 'outside'} "
                 f"{_short(low, unit)} .. {_short(high, unit)}")
         shortfall = None
         if not held and not node.negated and isinstance(value, Decimal):
             distance = low - value if value < low else value - high
-            shortfall = _short(distance, unit) + (" under" if value < low else " over")
+            shortfall = _display(distance, unit, plan.policy.currency) + (" under" if value < low else " over")
         return text, shortfall
     return f"{format_expr(node, _value_leaf(plan, slots, with_names=True))} is {_truth(held)}", None
 
 
-def _value_of(plan, slots, node):
-    if id(node) in plan.constant_of:
-        return plan.constant_of[id(node)]
-    return slots[plan.slot_of[id(node)]] if id(node) in plan.slot_of else None
-
-
-def _compare_shortfall(plan, node, left, right) -> Optional[str]:
+def _compare_shortfall(node, left, right, unit: Unit, currency: str) -> Optional[str]:
+    """How far a comparison was from holding, in the unit the checker gave its sides."""
     if not (isinstance(left, Decimal) and isinstance(right, Decimal)):
         return None
     gap = {">": right - left, ">=": right - left, "<": left - right, "<=": left - right}.get(node.op)
@@ -363,10 +337,7 @@ def _compare_shortfall(plan, node, left, right) -> Optional[str]:
         return None
     if gap == 0:
         return "nothing: the two sides are equal" if node.op in (">", "<") else None
-    unit = _unit_of(plan, node.left)
-    if unit.kind not in ("money", "percent", "count", "hours", "days", "number") or unit.per:
-        unit = Unit("number")
-    return _short(gap, unit)
+    return _display(gap, unit, currency)
 
 
 def _truth(held) -> str:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 import attrs
 
-from .checker import ReferralSpec
+from .checked import ReferralSpec
 from .compiler import ARITHMETIC_ERRORS, Plan
 from .evaluator import arithmetic_error, conclude
 from .formatter import format_expr
@@ -303,7 +303,7 @@ class _Run:
         self.steps.append((self.segments[-1], [self.columns[i] for i in self.segments[-1].reads]))
         shares = _RunShares(self.specs, self.columns, self.label)
         count = 0
-        uses = {name: Decimal(0) for name, _ in plan.pool_uses}
+        uses = {use.pool: [Decimal(0), Decimal(0)] for use in plan.pool_uses}  # volume used, amount charged
         lost = []  # records in error after their shares were worked out
         final = self.final_states()
         exact = CONTEXT.copy()  # this generator's own: it runs in one thread at a time
@@ -316,10 +316,12 @@ class _Run:
                     break
                 row, record_id, state = found
                 if state.__class__ is tuple:
-                    for name, slot in plan.pool_uses:
-                        volume = state[slot]
+                    for use in plan.pool_uses:
+                        volume, charged = state[use.volume], state[use.charged]
                         if isinstance(volume, Decimal):
-                            uses[name] += volume
+                            totals = uses[use.pool]
+                            totals[0] += volume
+                            totals[1] += charged
                     state = conclude(plan, state, record_id, row, shares, count)
                 else:
                     lost.append(count)
@@ -345,7 +347,7 @@ class _Run:
                 for group, g in a.groups.items()}) for name, a in self.contexts.items()}
         return PortfolioSummary(
             PortfolioContext(self.label, summary.get("records", self.rows), decided, self.referrals),
-            tuple(_pool_use(pool, summary.get("uses", {}).get(pool.name, Decimal(0)))
+            tuple(_pool_use(pool, *summary.get("uses", {}).get(pool.name, (Decimal(0), Decimal(0))))
                   for pool in self.plan.policy.pools))
 
 class _Carry:
@@ -823,8 +825,8 @@ def _share_out(policy, spec, row_groups: Optional[Tuple[array, List[str]]], weig
     return column, AllocationContext(spec.name, driver_text, context)
 
 
-def _pool_use(pool, used: Decimal) -> PoolUse:
+def _pool_use(pool, used: Decimal, charged: Decimal) -> PoolUse:
+    """What customers were charged is what their cost lines say, as rounded, not rate × use."""
     with decimal.localcontext(CONTEXT):
-        rate = pool.amount / pool.volume
-        charged = rate * used
-        return PoolUse(pool.name, pool.amount, pool.volume, pool.unit, rate, used, charged, pool.amount - charged)
+        return PoolUse(pool.name, pool.amount, pool.volume, pool.unit, pool.amount / pool.volume, used, charged,
+                       pool.amount - charged)

@@ -16,7 +16,7 @@ from typing import IO, Any, Iterator, Mapping, Optional, Sequence, Tuple
 
 import attrs
 
-from .checker import FieldSpec
+from .checked import FieldSpec
 from .currencies import ISO_4217
 
 _AMOUNT = re.compile(r"^\s*(?:([A-Z]{3})\s*)?([-+]?[\d,]*\.?\d+)\s*(?:([A-Z]{3}))?\s*$", re.ASCII)

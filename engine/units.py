@@ -131,10 +131,10 @@ def multiply(left: Unit, right: Unit) -> Unit:
 
 def divide(left: Unit, right: Unit) -> Unit:
     _require_numeric(left, right)
+    if left.kind == right.kind and left.per == right.per and not (left.literal or right.literal):
+        return NUMBER  # a unit over the same unit: 90% / 30% is 3, not 300%
     if right.literal or right.is_scalar:
         return left
-    if left.kind == right.kind and left.per == right.per:
-        return NUMBER
     if left.per is None and right.per is None and right.kind in QUANTITIES:
         if left.kind == "money" or left.literal:
             return left  # an average: revenue / orders is money (per order), comparable with money

@@ -197,10 +197,13 @@ CASES = {
         "`and` needs a condition, but this is a count"),
     "bare number next to a percentage": Case(
         "percent-literal", edit(("profit > 0 EUR", "share_field > 5")), "share_field > |5",
-        "5 next to a percentage is ambiguous", "`5%`"),
+        "5 next to a percentage is ambiguous", "write `share_field > 5%` (5 percent), or `share_field > 500%`"),
     "bare fraction next to a percentage": Case(
         "percent-literal", edit(("profit > 0 EUR", "share_field > 0.05")), "share_field > |0.05",
-        "ambiguous", "`5%` for the fraction"),
+        "ambiguous", "write `share_field > 5%` (0.05 as a whole), or `share_field > 0.05%`"),
+    "one plus a percentage": Case(  # `1%` would check and silently compute the wrong thing
+        "percent-literal", edit(append="measure m = 1 + share_field\n"), "= |1 +",
+        "1 next to a percentage is ambiguous", "write `100% + share_field` (1 as a whole), or `1% + share_field`"),
     "missing test on a figure": Case(
         "missing-test", edit(("profit > 0 EUR", "profit is missing")), "profit is missing",
         "only a record field"),

@@ -151,11 +151,11 @@ def test_failed_numeric_comparison_has_a_shortfall(decisions):
     rules = {(r.classification, r.label): r for r in explanation.tests}
     profitable = rules[("class", "profitable")]
     assert not profitable.held
-    assert profitable.shortfall == "2,097.80"  # profit -2,097.80 > break_even 0.00
+    assert profitable.shortfall == "2,097.80 EUR"  # profit -2,097.80 > break_even 0.00
     between = rules[("class", "break-even")]
     assert not between.held and between.shortfall and "2,097.80" in between.shortfall
     silver = rules[("service_tier", "silver")]
-    assert silver.shortfall == "2,097.80"  # profit > 0 EUR
+    assert silver.shortfall == "2,097.80 EUR"  # profit > 0 EUR
     text = str(explanation)
     assert "short by 2,097.80" in text
     # held rules have no shortfall
@@ -168,7 +168,7 @@ def test_shortfall_for_a_near_miss(decisions):
     explanation = decision.explain()
     profitable = next(t for t in explanation.tests if t.label == "profitable")
     assert not profitable.held
-    assert profitable.shortfall == f"{decision.figures['break_even']:,.2f}"
+    assert profitable.shortfall == f"{decision.figures['break_even']:,.2f} EUR"
     assert f"short by {profitable.shortfall}" in str(explanation)
 
 
@@ -255,3 +255,38 @@ def test_explanation_json_carries_outcomes_and_policy(decisions):
     assert [(o["classification"], o["label"]) for o in data["outcomes"]] == [
         ("class", "profitable"), ("service_tier", "gold")]
     assert data["outcomes"][0]["action"] == "Keep and grow"
+
+
+UNITS_POLICY = """policy "Units"
+currency EUR
+
+record customer
+  id     text key
+  hours  hours
+  a      percent default 90%
+  b      percent default 30%
+
+measure ratio = a / b
+
+classify class
+  big when hours * 38 EUR per hour > 100 EUR
+  small otherwise
+"""
+
+
+def test_a_comparison_is_explained_in_the_unit_the_checker_gave_it():
+    """hours * 38 EUR per hour is money: 76.00, short by 24.00 EUR (once shown as `76 h`)."""
+    explanation = load_policy(UNITS_POLICY).evaluate({"id": "H-1", "hours": "2"}).explain()
+    big = explanation.tests[0]
+    assert big.test == "hours * 38 EUR per hour = 76.00 > 100 EUR is false"
+    assert big.shortfall == "24.00 EUR"
+    assert " h" not in big.test.replace("hours", "").replace("hour", "")
+
+
+def test_a_percentage_over_a_percentage_is_a_plain_number():
+    """docs/language.md: a unit over the same unit is a plain number; 90% / 30% is 3, not 300%."""
+    policy = load_policy(UNITS_POLICY)
+    assert policy.checked.figure("ratio").unit.describe() == "a plain number"
+    step = next(s for s in policy.evaluate({"id": "H-1", "hours": "2"}).explain().steps if s.name == "ratio")
+    assert "300%" not in str(policy.evaluate({"id": "H-1", "hours": "2"}).explain())
+    assert step.value == 3 and step.unit.kind == "number"

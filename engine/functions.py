@@ -1,0 +1,102 @@
+"""The built-in functions, each declared once: its name, how many values it takes, the
+unit of its result, what computes it, and how an explanation shows it. The checker, the
+compiler and the explanation all read this table (as Cedar's extension functions are
+declared): adding a function is one entry here and a line in docs/language.md.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
+
+import attrs
+
+from . import ast, units
+from .checked import RoundingRule
+from .units import MONEY, Unit, UnitError
+
+MAX_PLACES = 10
+
+
+class ArgumentError(Exception):
+    """A value a function cannot take: reported as diagnostic `code` at argument `index`."""
+
+    def __init__(self, code: str, message: str, help: str, index: int) -> None:
+        super().__init__(message)
+        self.code, self.message, self.help, self.index = code, message, help, index
+
+
+def _same_unit(args: Sequence[ast.Expr], found: Sequence[Unit]) -> Unit:
+    """min and max: every value in one unit (a bare number adapts to the others)."""
+    unit = found[0]
+    for index, other in enumerate(found[1:], start=1):
+        try:
+            unit = units.add(unit, other, "combine")
+        except UnitError as error:
+            raise ArgumentError("unit", error.message, error.help, index) from None
+    return unit
+
+
+def _numeric(args: Sequence[ast.Expr], found: Sequence[Unit]) -> Unit:
+    """abs and round: the unit of the value, which must be a number."""
+    if not found[0].is_numeric:
+        raise ArgumentError("unit", f"this needs a number, but it is {found[0].describe()}", "", 0)
+    return found[0]
+
+
+def _round_unit(args: Sequence[ast.Expr], found: Sequence[Unit]) -> Unit:
+    if len(args) == 2:
+        places = args[1]
+        if not (isinstance(places, ast.Number) and places.value == places.value.to_integral_value()
+                and 0 <= places.value <= MAX_PLACES):
+            raise ArgumentError("round-places", f"round() takes a whole number of decimal places from 0 to {MAX_PLACES}",
+                                "write e.g. `round(margin, 2)`", 1)
+    return _numeric(args, found)
+
+
+def _round_constants(args: Sequence[ast.Expr], found: Sequence[Unit], rounding: RoundingRule) -> Tuple[Any, ...]:
+    """round(x, places) to that many places; round(money) to the policy's unit (cents or
+    whole units); round(number) to a whole number; always in the policy's rounding mode."""
+    if len(args) == 2:
+        places = args[1]
+        assert isinstance(places, ast.Number)  # the unit rule made sure
+        quantum = Decimal(1).scaleb(-int(places.value))
+    elif found[0] == MONEY:
+        quantum = rounding.quantum
+    else:
+        quantum = Decimal(1)
+    return (quantum, rounding.rounding)
+
+
+@attrs.frozen
+class Function:
+    """One built-in function.
+
+    `implementation` is called by the compiled plan with the values of the arguments
+    that `values` keeps (by default all of them), then the constants from `constants`.
+    """
+
+    name: str
+    low: int  # fewest values it takes
+    high: int  # most values it takes
+    summary: str
+    unit: Callable[[Sequence[ast.Expr], Sequence[Unit]], Unit]  # raises ArgumentError
+    implementation: Callable[..., Any]
+    values: Optional[int] = None  # how many of the arguments are computed values (None: all)
+    constants: Callable[[Sequence[ast.Expr], Sequence[Unit], RoundingRule], Tuple[Any, ...]] = lambda a, u, r: ()
+
+    def arity(self) -> str:
+        return f"{self.low}" if self.low == self.high else f"{self.low} to {self.high}"
+
+    def show(self, args: Sequence[str]) -> str:
+        """How an explanation writes a call, given each argument as it shows it."""
+        return f"{self.name}({', '.join(args)})"
+
+
+FUNCTIONS: Mapping[str, Function] = {f.name: f for f in (
+    Function("min", 2, 20, "the smallest of the values, all in one unit", _same_unit, min),
+    Function("max", 2, 20, "the largest of the values, all in one unit", _same_unit, max),
+    Function("abs", 1, 1, "the value without its sign", _numeric, abs),
+    Function("round", 1, 2, "the value rounded in the policy's rounding mode: to the given places, "
+             "else money to the policy's unit and other numbers to a whole number",
+             _round_unit, Decimal.quantize, values=1, constants=_round_constants),
+)}
