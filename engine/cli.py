@@ -17,13 +17,13 @@ from typing import IO, Iterator, List, Optional
 import attrs
 
 from .diagnostics import PolicyError, render_all
-from .evaluator import Decision, evaluate_rows
 from .explain import json_value
-from .money import grouped, plain
+from .money import grouped
 from .policy import Policy, load_policy
-from .portfolio import PortfolioContext, PortfolioSummary, ReferralShare, evaluate_portfolio, share_from_context
-from .report import TOP, Pool, ReferralLeader, build_report, key_figure, render_html, render_text
-from .records import FORMATS, RecordError, detect_format, read_records
+from .portfolio import PortfolioContext
+from .report import build_report, render_html, render_text
+from .records import FORMATS, RecordError, RecordSource
+from .run import Run, RunSummary
 
 EXIT_OK, EXIT_POLICY, EXIT_RECORDS = 0, 1, 2
 
@@ -152,9 +152,7 @@ def _stages(policy: Policy) -> str:
     """For a portfolio policy: the passes a run makes, and what each one shares out."""
     if not policy.is_portfolio:
         return ""
-    specs = policy.checked.allocations
-    passes = [f"pass {stage.number}: " + ", ".join(specs[i].name for i in stage.allocations)
-              for stage in policy.plan.stages]
+    passes = [f"pass {number}: " + ", ".join(names) for number, names in enumerate(policy.passes, start=1)]
     return f" (portfolio: {'; '.join(passes)}; then every decision)"
 
 
@@ -170,13 +168,12 @@ def _load(path: str) -> Optional[Policy]:
 
 
 @contextlib.contextmanager
-def _input(path: str, input_format: Optional[str]):
-    fmt = input_format or ("csv" if path == "-" else detect_format(path))
+def _input(path: str, input_format: Optional[str]) -> Iterator[RecordSource]:
     if path == "-":
-        yield sys.stdin, fmt
-    else:
-        with open(path, encoding="utf-8-sig", newline="") as stream:
-            yield stream, fmt
+        yield RecordSource(sys.stdin, input_format or "csv")
+        return
+    with RecordSource.open(path, input_format) as source:
+        yield source
 
 
 @contextlib.contextmanager
@@ -227,107 +224,39 @@ class _Progress:
             sys.stderr.flush()
 
 
-class _Summary:
-    def __init__(self, policy: Policy) -> None:
-        self.key_figure = key_figure(policy)
-        self.key_slot = policy.plan.figure_slot[self.key_figure] if self.key_figure else None
-        self.counts: Counter = Counter()
-        self.totals: dict = {}
-        self.errors: List[RecordError] = []
-        self.records = 0
-        self.portfolio = None  # for a portfolio run: gives the PortfolioSummary once all is read
-
-    def add(self, result) -> None:
-        self.records += 1
-        if isinstance(result, RecordError):
-            self.errors.append(result)
-            return
-        label = result.classification
-        self.counts[label] += 1
-        value = result.slots[self.key_slot] if self.key_slot is not None else None
-        if isinstance(value, Decimal):
-            self.totals[label] = self.totals.get(label, Decimal(0)) + value
-
-    def portfolio_lines(self) -> List[str]:
-        """How each pooled cost was shared, and the capacity pools' unused capacity."""
-        if self.portfolio is None:
-            return []
-        found = self.portfolio()
-        lines = []
-        for allocation, where, share in _pool_groups(found):
-            basis = f"by {allocation.driver} (total {plain(share.total)})" if allocation.driver else "equally"
-            lines.append(f"pool {allocation.name}{where}: {grouped(share.pool)} shared {basis} "
-                         f"over {share.customers:,} customers; allocated {grouped(share.allocated)}")
-        for pool in found.pools:
-            lines.append(f"capacity {pool.name}: {grouped(pool.amount)} over {plain(pool.volume)} {pool.unit} "
-                         f"= {plain(pool.rate)} per {pool.unit}; used {plain(pool.used)}, charged "
-                         f"{grouped(pool.charged)}, unused capacity {grouped(pool.unused)}")
-        return lines
-
-    def line(self) -> str:
-        decided = self.records - len(self.errors)
-        return f"{self.records:,} records in = {decided:,} decisions + {len(self.errors):,} errors out"
-
-
-def _rereadable(stream: IO[str], fmt: str):
-    """A portfolio is read once per stage: standard input is spooled to a temporary file first."""
-    if not stream.seekable():
-        spool = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")
-        shutil.copyfileobj(stream, spool)
-        stream = spool
-    start = stream.tell()
-
-    def source():
-        stream.seek(start)
-        return read_records(stream, fmt)
-
-    return source
-
-
-def _results(policy: Policy, stream: IO[str], fmt: str, summary: _Summary,
-             context: Optional[PortfolioContext] = None) -> Iterator:
+def _results(policy: Policy, source: RecordSource, context: Optional[PortfolioContext] = None) -> Run:
     progress = _Progress()
-    plan = policy.plan
-    if context is not None:
-        rows = evaluate_rows(plan, read_records(stream, fmt),
-                             share_of=lambda index, slots: share_from_context(plan, context, index, slots))
-    elif policy.is_portfolio or policy.checked.pools:  # capacity pools report their use over the run
-        label = "this run" if stream is sys.stdin else f"the run over {os.path.basename(stream.name)}"
-        rows, summary.portfolio = evaluate_portfolio(plan, _rereadable(stream, fmt), label)
-    else:
-        rows = evaluate_rows(plan, read_records(stream, fmt))
-    try:
-        for result in rows:
-            summary.add(result)
-            progress.update(summary.records, len(summary.errors))
-            yield result
-    finally:
-        progress.finish()
+    return policy.run(source, context=context, progress=progress.update)
+
+
+def _print_summary(summary: RunSummary) -> None:
+    print(summary.line(), file=sys.stderr)
+    for line in summary.pool_lines():
+        print(line, file=sys.stderr)
+    for error in summary.errors[:10]:
+        print(f"  {error}", file=sys.stderr)
+    if len(summary.errors) > 10:
+        print(f"  ... and {len(summary.errors) - 10} more", file=sys.stderr)
 
 
 def _run(args) -> int:
     policy = _load(args.policy)
     if policy is None:
         return EXIT_POLICY
-    summary = _Summary(policy)
     writer = {"json": _write_json, "csv": _write_csv, "table": _write_table}[args.format]
     context = _read_context(args.context)
-    with _input(args.data, args.input_format) as (stream, fmt), _output(args.output) as out:
-        writer(policy, _results(policy, stream, fmt, summary, context), out, summary)
+    with _input(args.data, args.input_format) as source, _output(args.output) as out:
+        run = _results(policy, source, context)
+        writer(policy, run, out)
+        summary = run.summary
     if args.save_context:
-        if summary.portfolio is None:
+        if summary.context is None:
             print("profit: --save-context needs a policy that shares pooled costs", file=sys.stderr)
             return EXIT_POLICY
         with _output(args.save_context) as out:
-            json.dump(summary.portfolio().context.as_dict(), out, indent=2)
+            json.dump(summary.context.as_dict(), out, indent=2)
     if args.format != "table" or args.output:
-        print(summary.line(), file=sys.stderr)
-        for line in summary.portfolio_lines():
-            print(line, file=sys.stderr)
-        for error in summary.errors[:10]:
-            print(f"  {error}", file=sys.stderr)
-        if len(summary.errors) > 10:
-            print(f"  ... and {len(summary.errors) - 10} more", file=sys.stderr)
+        _print_summary(summary)
     return EXIT_RECORDS if summary.errors else EXIT_OK
 
 
@@ -338,33 +267,17 @@ def _read_context(path: Optional[str]) -> Optional[PortfolioContext]:
         return PortfolioContext.from_dict(json.load(stream))
 
 
-def decision_dict(decision: Decision) -> dict:
-    """The JSON form of a decision: figures as exact decimal strings."""
-    rule = decision.rule
-    return {
-        "id": decision.id,
-        "row": decision.row,
-        "class": decision.classification,
-        "action": decision.action,
-        "rule": {"classification": rule.classification, "number": rule.rule, "label": rule.label,
-                 "line": rule.line},
-        "classes": decision.classes,
-        "figures": {name: json_value(value) for name, value in decision.figures.items()},
-    }
+def _write_json(policy: Policy, run: Run, out: IO[str]) -> None:
+    for result in run:
+        out.write(json.dumps(result.as_dict(), ensure_ascii=False) + "\n")
 
 
-def _write_json(policy, results, out, summary) -> None:
-    for result in results:
-        data = result.as_dict() if isinstance(result, RecordError) else decision_dict(result)
-        out.write(json.dumps(data, ensure_ascii=False) + "\n")
-
-
-def _write_csv(policy: Policy, results, out, summary) -> None:
-    others = [name for name, _ in policy.plan.rules[1:]]
+def _write_csv(policy: Policy, run: Run, out: IO[str]) -> None:
+    others = list(policy.classification_names[1:])
     figures = list(policy.figure_names)
     writer = csv.writer(out)
     writer.writerow(["row", "id", "class", "action", "rule", *others, *figures, "error"])
-    for result in results:
+    for result in run:
         if isinstance(result, RecordError):
             writer.writerow([result.row, result.id or "", "", "", "", *[""] * (len(others) + len(figures)),
                              result.message])
@@ -382,28 +295,31 @@ def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
-def _write_table(policy: Policy, results, out, summary: _Summary) -> None:
-    rules = policy.plan.rules
+def _write_table(policy: Policy, run: Run, out: IO[str]) -> None:
+    checked = policy.checked
+    rules = [(c.name, c.rules) for c in checked.classifications]
     widths = [max(len(name), *(len(r.label) for r in rs)) for name, rs in rules]
-    key = summary.key_figure
+    key = policy.bottom_line
     header = f"{'id':<12} " + " ".join(f"{name:<{w}}" for (name, _), w in zip(rules, widths))
     header += f" {key or '':>16}  action"
     out.write(header + "\n" + "-" * len(header) + "\n")
-    for result in results:
+    for result in run:
         if isinstance(result, RecordError):
             continue
         labels = " ".join(f"{o.label:<{w}}" for o, w in zip(result.outcomes, widths))
-        value = result.slots[summary.key_slot] if key else ""
+        value = result.value(key) if key else ""
         shown = grouped(value) if isinstance(value, Decimal) else str(value)
         out.write(f"{result.id or '':<12} {labels} {shown:>16}  {result.action or ''}\n")
+    summary = run.summary
     out.write("\n" + summary.line() + "\n\n")
-    for line in summary.portfolio_lines():
+    for line in summary.pool_lines():
         out.write(line + "\n")
+    counts, totals = dict(summary.counts), dict(summary.totals)
     out.write(f"{rules[0][0]:<16} {'count':>8} {'total ' + (key or ''):>20}\n")
     for label in [r.label for r in rules[0][1]]:
-        if label in summary.counts:
-            total = summary.totals.get(label)
-            out.write(f"{label:<16} {summary.counts[label]:>8,} {grouped(total) if total is not None else '':>20}\n")
+        if label in counts:
+            total = totals.get(label)
+            out.write(f"{label:<16} {counts[label]:>8,} {grouped(total) if total is not None else '':>20}\n")
     if summary.errors:
         out.write(f"\nerrors ({len(summary.errors)}):\n")
         for error in summary.errors:
@@ -417,10 +333,9 @@ def _explain(args) -> int:
     policy = _load(args.policy)
     if policy is None:
         return EXIT_POLICY
-    summary = _Summary(policy)
     found = failed = 0
-    with _input(args.data, args.input_format) as (stream, fmt), _output(args.output) as out:
-        for result in _results(policy, stream, fmt, summary, _read_context(args.context)):
+    with _input(args.data, args.input_format) as source, _output(args.output) as out:
+        for result in _results(policy, source, _read_context(args.context)):
             if args.record_id is not None and getattr(result, "id", None) != args.record_id:
                 continue
             found += 1
@@ -442,49 +357,19 @@ def _explain(args) -> int:
 # ---- report -----------------------------------------------------------------------------
 
 
-def _referral_leaders(results: Iterator, leaders: List[ReferralLeader]) -> Iterator:
-    """Pass results through, noting every customer that earned a referral credit."""
-    for result in results:
-        for share in getattr(result, "shares", ()):
-            if isinstance(share, ReferralShare) and share.amount:
-                direct = sum(1 for c in share.contributions if c.level == 1)
-                leaders.append(ReferralLeader(result.id, direct, share.amount))
-        yield result
-
-
-def _pool_groups(found: PortfolioSummary) -> Iterator:
-    """(allocation, " [group]" or "", its group's figures) for every pool as it was shared."""
-    for allocation in found.context.allocations.values():
-        for group, share in allocation.groups.items():
-            yield allocation, (f" [{group}]" if group is not None else ""), share
-
-
-def _report_pools(found: PortfolioSummary) -> tuple:
-    """Each pool as shared (per group), then each capacity pool with its unused capacity."""
-    pools = [Pool(allocation.name + where, share.pool, share.allocated, share.pool - share.allocated)
-             for allocation, where, share in _pool_groups(found)]
-    pools += [Pool(f"{use.name} (capacity)", use.amount, use.charged, use.unused) for use in found.pools]
-    return tuple(pools)
-
-
 def _report(args) -> int:
     policy = _load(args.policy)
     if policy is None:
         return EXIT_POLICY
     fmt = args.format or ("html" if args.output and args.output.lower().endswith((".html", ".htm")) else "text")
-    summary = _Summary(policy)
-    leaders: List[ReferralLeader] = []
-    with _input(args.data, args.input_format) as (stream, data_format):
-        results = _referral_leaders(_results(policy, stream, data_format, summary), leaders)
-        report = build_report(policy, results)
-    if summary.portfolio is not None:
-        leaders.sort(key=lambda leader: (-leader.credit, leader.id))
-        report = attrs.evolve(report, pools=_report_pools(summary.portfolio()), referral_leaders=tuple(leaders[:TOP]))
+    with _input(args.data, args.input_format) as source:
+        run = _results(policy, source)
+        report = build_report(policy, run)
     with _output(args.output) as out:
         out.write(render_html(report) if fmt == "html" else render_text(report))
     if args.output or fmt != "text":
-        print(summary.line(), file=sys.stderr)
-    return EXIT_RECORDS if summary.errors else EXIT_OK
+        print(run.summary.line(), file=sys.stderr)
+    return EXIT_RECORDS if run.summary.errors else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

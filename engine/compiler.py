@@ -444,16 +444,23 @@ class _Compiler(ast.Visitor[str]):
         self.indent -= 1
 
 
-def record_error_owner(plan: Plan, traceback) -> Optional[Owner]:
-    """Which figure or rule was being computed when a record's evaluation failed."""
-    codes = {segment.function.__code__: segment.owners for segment in plan.segments}
+def record_error_owner(plan: Plan, traceback) -> Tuple[Optional[Owner], bool]:
+    """Which figure or rule was being computed when a record's evaluation failed, and whether
+    the failing line of generated code read an empty value (None)."""
+    codes = {segment.function.__code__: segment for segment in plan.segments}
     while traceback is not None:
-        owners = codes.get(traceback.tb_frame.f_code)
-        if owners is not None:
+        segment = codes.get(traceback.tb_frame.f_code)
+        if segment is not None:
             line = traceback.tb_lineno
-            return owners[line] if 0 <= line < len(owners) else None
+            owner = segment.owners[line] if 0 <= line < len(segment.owners) else None
+            lines = segment.source.split("\n")
+            text = lines[line - 1] if 0 < line <= len(lines) else ""
+            frame = traceback.tb_frame.f_locals
+            read = re.sub(r"^\s*v\d+ = ", "", text)  # what the line reads, not the slot it assigns
+            empty = any(frame.get(name, 0) is None for name in re.findall(r"\bv\d+\b", read))
+            return owner, empty
         traceback = traceback.tb_next
-    return None
+    return None, False
 
 
 ARITHMETIC_ERRORS = (decimal.DivisionByZero, decimal.InvalidOperation, decimal.Overflow, TypeError, AttributeError)

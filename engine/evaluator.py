@@ -6,12 +6,12 @@ outcome and its explanation are all read from that one tuple.
 from __future__ import annotations
 
 import decimal
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
 import attrs
 
 from .compiler import ARITHMETIC_ERRORS, Outcome, Plan, record_error_owner
-from .explain import explain
+from .explain import Explanation, explain, json_value
 from .money import CONTEXT
 from .records import RecordError, validate
 
@@ -59,7 +59,30 @@ class Decision:
         shares = self._shares
         return shares if shares.__class__ is tuple else shares.at(self._position)
 
-    def explain(self):
+    def value(self, name: str) -> Any:
+        """The value of one field, figure or classification of this decision, by name."""
+        try:
+            return self.plan.figure_value(name, self.slots)
+        except KeyError:
+            known = ", ".join([*self.plan.figure_slot][:12])
+            raise KeyError(f"'{name}' is not a field, figure or classification of this policy (e.g. {known})") from None
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The JSON form of a decision (as `profit run --format json` writes it): figures as
+        exact decimal strings, dates as ISO text."""
+        rule = self.rule
+        return {
+            "id": self.id,
+            "row": self.row,
+            "class": self.classification,
+            "action": self.action,
+            "rule": {"classification": rule.classification, "number": rule.rule, "label": rule.label,
+                     "line": rule.line},
+            "classes": self.classes,
+            "figures": {name: json_value(value) for name, value in self.figures.items()},
+        }
+
+    def explain(self) -> Explanation:
         """The step-by-step explanation, built from this decision's own values."""
         return explain(self)
 
@@ -130,14 +153,23 @@ def _signals(error: Exception, signal: type) -> bool:
 
 
 def arithmetic_error(plan: Plan, error: Exception, values: tuple, row, record_id) -> RecordError:
-    """The RecordError for a failure in the generated code: what failed, on which policy line, and how to fix it."""
-    owner = record_error_owner(plan, error.__traceback__)
+    """The RecordError for a failure in the generated code: what failed, on which policy line, and how to fix it.
+
+    A TypeError or AttributeError is the data's fault only when the failing line read an empty
+    value (an optional field left empty); anything else is a fault of the engine, said as such."""
+    owner, empty_read = record_error_owner(plan, error.__traceback__)
     where = f" in {owner.what}, line {owner.span.line}" if owner else ""
-    if isinstance(error, (TypeError, AttributeError)):  # None (an empty optional field) in arithmetic
-        empty = [spec.name for spec, value in zip(plan.fields, values) if value is None]
-        problem = ("uses an optional field that this record leaves empty"
-                   + (f" ({', '.join(empty)})" if empty else ""))
-        hint = "; give the field a default, or test it with `is missing`"
+    kind = None
+    if isinstance(error, (TypeError, AttributeError)):
+        if empty_read:
+            empty = [spec.name for spec, value in zip(plan.fields, values) if value is None]
+            problem = ("uses an optional field that this record leaves empty"
+                       + (f" ({', '.join(empty)})" if empty else ""))
+            hint = "; give the field a default, or test it with `is missing`"
+        else:
+            problem = f"the engine failed ({type(error).__name__}: {error})"
+            hint = "; this is a fault of the engine, not of the record: please report it with the policy"
+            kind = "engine"
     elif isinstance(error, decimal.DivisionByZero) or _signals(error, decimal.DivisionUndefined):
         problem, hint = "division by zero", "; guard the formula, e.g. `x / orders when orders > 0 else 0`"
     elif isinstance(error, decimal.Overflow) or isinstance(error, decimal.InvalidOperation):
@@ -145,4 +177,4 @@ def arithmetic_error(plan: Plan, error: Exception, values: tuple, row, record_id
     else:  # pragma: no cover - ARITHMETIC_ERRORS lists the cases above
         problem, hint = str(error), ""
     return RecordError(f"{problem}{where}{hint}", row=row, id=record_id,
-                       line=owner.span.line if owner else None)
+                       line=owner.span.line if owner else None, kind=kind)

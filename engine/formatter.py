@@ -6,7 +6,7 @@ same formula with each name replaced by the value it had.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 from . import ast
 
@@ -22,89 +22,136 @@ def number(value: Decimal) -> str:
     return format(value, ",f" if abs(value) >= 10000 else "f")
 
 
-def format_literal(node) -> str:
-    if isinstance(node, ast.Number):
+class _LiteralText(ast.Visitor[str]):
+    """A literal as it is written: `180,000`, `5%`, `38.00 EUR per hour`, `"text"`, `yes`."""
+
+    def visit_Number(self, node: ast.Number) -> str:
         return number(node.value)
-    if isinstance(node, ast.Percent):
+
+    def visit_Percent(self, node: ast.Percent) -> str:
         return number(node.value) + "%"
-    if isinstance(node, ast.Money):
+
+    def visit_Money(self, node: ast.Money) -> str:
         return f"{number(node.amount)} {node.currency}"
-    if isinstance(node, ast.Rate):
-        return f"{format_literal(node.quantity)} per {node.per}"
-    if isinstance(node, ast.Text):
+
+    def visit_Rate(self, node: ast.Rate) -> str:
+        return f"{self.visit(node.quantity)} per {node.per}"
+
+    def visit_Text(self, node: ast.Text) -> str:
         return f'"{node.value}"'
-    if isinstance(node, ast.YesNo):
+
+    def visit_YesNo(self, node: ast.YesNo) -> str:
         return "yes" if node.value else "no"
-    raise TypeError(node)
+
+    def generic_visit(self, node, *args) -> str:
+        raise TypeError(node)
+
+
+_LITERAL = _LiteralText()
+
+
+def format_literal(node) -> str:
+    return _LITERAL.visit(node)
 
 
 def format_expr(node, leaf: Optional[Leaf] = None) -> str:
     """The expression as policy text; `leaf` may replace a name or a sub-expression."""
-    return _format(node, leaf, _CONDITIONAL)
+    return (_PLAIN if leaf is None else _Writer(leaf)).write(node, _CONDITIONAL)
 
 
-def _format(node, leaf: Optional[Leaf], context: int) -> str:
-    if leaf is not None:
-        replaced = leaf(node)
-        if replaced is not None:
-            return replaced
-    strength, text = _render(node, leaf)
-    return f"({text})" if strength < context else text
+class _Writer(ast.Visitor[Tuple[int, str]]):
+    """Each `visit_<Node>` gives how tightly the node's text binds (the grammar's
+    precedence ladder) and the text; `write` puts it in parentheses where it stands in
+    a place that needs a tighter binding (`context`)."""
 
+    def __init__(self, leaf: Optional[Leaf] = None) -> None:
+        self.leaf = leaf
 
-def _render(node, leaf):
-    f = _format
-    if isinstance(node, ast.Name):
+    def write(self, node, context: int) -> str:
+        if self.leaf is not None:
+            replaced = self.leaf(node)
+            if replaced is not None:
+                return replaced
+        strength, text = self.visit(node)
+        return f"({text})" if strength < context else text
+
+    def generic_visit(self, node, *args) -> Tuple[int, str]:
+        raise TypeError(node)
+
+    def visit_Name(self, node: ast.Name) -> Tuple[int, str]:
         return _ATOM, node.name
-    if isinstance(node, (ast.Number, ast.Percent, ast.Money, ast.Rate, ast.Text, ast.YesNo)):
-        negative = isinstance(node, (ast.Number, ast.Money)) and (getattr(node, "value", None) or getattr(node, "amount", 0)) < 0
-        return (_UNARY if negative else _ATOM), format_literal(node)
-    if isinstance(node, ast.Call):
-        return _ATOM, f"{node.function}({', '.join(f(a, leaf, _CONDITIONAL) for a in node.args)})"
-    if isinstance(node, ast.Negate):
-        return _UNARY, "-" + f(node.operand, leaf, _UNARY)
-    if isinstance(node, ast.Binary):
+
+    # A negative number or amount is written with its sign, which binds like a unary minus.
+
+    def visit_Number(self, node: ast.Number) -> Tuple[int, str]:
+        return (_UNARY if node.value < 0 else _ATOM), format_literal(node)
+
+    def visit_Money(self, node: ast.Money) -> Tuple[int, str]:
+        return (_UNARY if node.amount < 0 else _ATOM), format_literal(node)
+
+    def _literal(self, node) -> Tuple[int, str]:
+        return _ATOM, format_literal(node)
+
+    visit_Percent = visit_Rate = visit_Text = visit_YesNo = _literal
+
+    def visit_Call(self, node: ast.Call) -> Tuple[int, str]:
+        return _ATOM, f"{node.function}({', '.join(self.write(a, _CONDITIONAL) for a in node.args)})"
+
+    def visit_Negate(self, node: ast.Negate) -> Tuple[int, str]:
+        return _UNARY, "-" + self.write(node.operand, _UNARY)
+
+    def visit_Binary(self, node: ast.Binary) -> Tuple[int, str]:
         strength = _BINARY[node.op]
         # Left-associative: the right side binds one step tighter.
-        return strength, f"{f(node.left, leaf, strength)} {node.op} {f(node.right, leaf, strength + 1)}"
-    if isinstance(node, ast.Compare):
-        return _COMPARE, f"{f(node.left, leaf, _SUM)} {node.op} {f(node.right, leaf, _SUM)}"
-    if isinstance(node, ast.Between):
+        return strength, f"{self.write(node.left, strength)} {node.op} {self.write(node.right, strength + 1)}"
+
+    def visit_Compare(self, node: ast.Compare) -> Tuple[int, str]:
+        return _COMPARE, f"{self.write(node.left, _SUM)} {node.op} {self.write(node.right, _SUM)}"
+
+    def visit_Between(self, node: ast.Between) -> Tuple[int, str]:
         word = "is not between" if node.negated else "is between"
-        return _COMPARE, (f"{f(node.value, leaf, _SUM)} {word} {f(node.low, leaf, _SUM)} "
-                          f"and {f(node.high, leaf, _SUM)}")
-    if isinstance(node, ast.IsMissing):
-        return _COMPARE, f"{f(node.value, leaf, _SUM)} is {'not ' if node.negated else ''}missing"
-    if isinstance(node, ast.Logical):
+        return _COMPARE, (f"{self.write(node.value, _SUM)} {word} {self.write(node.low, _SUM)} "
+                          f"and {self.write(node.high, _SUM)}")
+
+    def visit_IsMissing(self, node: ast.IsMissing) -> Tuple[int, str]:
+        return _COMPARE, f"{self.write(node.value, _SUM)} is {'not ' if node.negated else ''}missing"
+
+    def visit_Logical(self, node: ast.Logical) -> Tuple[int, str]:
         strength = _OR if node.op == "or" else _AND
-        return strength, f"{f(node.left, leaf, strength)} {node.op} {f(node.right, leaf, strength + 1)}"
-    if isinstance(node, ast.Not):
-        return _NOT, "not " + f(node.operand, leaf, _NOT)
-    if isinstance(node, ast.Conditional):
-        return _CONDITIONAL, (f"{f(node.then, leaf, _OR)} when {f(node.condition, leaf, _OR)} "
-                              f"else {f(node.otherwise, leaf, _CONDITIONAL)}")
-    if isinstance(node, ast.Allocate):
-        text = f"allocate {f(node.pool, leaf, _SUM)}"
-        text += f" by {f(node.driver, leaf, _CONDITIONAL)}" if node.driver is not None else " equally"
+        return strength, f"{self.write(node.left, strength)} {node.op} {self.write(node.right, strength + 1)}"
+
+    def visit_Not(self, node: ast.Not) -> Tuple[int, str]:
+        return _NOT, "not " + self.write(node.operand, _NOT)
+
+    def visit_Conditional(self, node: ast.Conditional) -> Tuple[int, str]:
+        return _CONDITIONAL, (f"{self.write(node.then, _OR)} when {self.write(node.condition, _OR)} "
+                              f"else {self.write(node.otherwise, _CONDITIONAL)}")
+
+    def visit_Allocate(self, node: ast.Allocate) -> Tuple[int, str]:
+        text = f"allocate {self.write(node.pool, _SUM)}"
+        text += f" by {self.write(node.driver, _CONDITIONAL)}" if node.driver is not None else " equally"
         if node.within:
             text += f" within {node.within}"
         if node.fallback_equal:
             text += " otherwise equally"
         return _CONDITIONAL, text
-    if isinstance(node, ast.Referral):
-        text = f"referred {f(node.value, leaf, _OR)} via {node.via}"
+
+    def visit_Referral(self, node: ast.Referral) -> Tuple[int, str]:
+        text = f"referred {self.write(node.value, _OR)} via {node.via}"
         if node.levels != 1:
             text += f" levels {node.levels}"
         if node.decay != 100:
             text += f" decay {number(node.decay)}%"
         if node.cap is not None:
-            text += f" cap {f(node.cap, leaf, _OR)}"
+            text += f" cap {self.write(node.cap, _OR)}"
         if node.anyway_flag is not None:
-            text += f" anyway {node.anyway_flag} {f(node.anyway, leaf, _OR)}"
+            text += f" anyway {node.anyway_flag} {self.write(node.anyway, _OR)}"
         if node.strict:
             text += " strict"
         return _CONDITIONAL, text
-    raise TypeError(node)
+
+
+_PLAIN = _Writer()  # no leaf: shared, as a visitor keeps only the methods it has looked up
 
 
 # ---- whole policies --------------------------------------------------------------
@@ -179,6 +226,8 @@ def _format_header(statement) -> str:
         return f"rounding {statement.mode} to {statement.unit} {statement.scope}"
     if statement.key == "currency":
         return f"currency {statement.value}"
+    if statement.key == "rank":
+        return f"rank by {statement.value}"
     return f'{statement.key} "{statement.value}"'
 
 

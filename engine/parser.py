@@ -36,7 +36,8 @@ _CONTINUES_BEFORE = frozenset(
 
 # Tokens that only ever start a statement: an unclosed parenthesis ends before them.
 _STATEMENT_STARTS = frozenset(
-    "POLICY VERSION CURRENCY_KW ROUNDING RECORD RATES PARAMETERS COST CREDIT MEASURE THRESHOLD CLASSIFY TABLE POOL".split()
+    "POLICY VERSION CURRENCY_KW ROUNDING RANK RECORD RATES PARAMETERS COST CREDIT MEASURE THRESHOLD CLASSIFY TABLE POOL"
+    .split()
 )
 
 _TOKEN_WORDS = {
@@ -59,7 +60,7 @@ _TOKEN_WORDS = {
     "COMMA": "','",
 }
 _STATEMENT_WORDS = (
-    "policy version currency rounding record rates parameters cost credit measure threshold classify table pool"
+    "policy version currency rounding rank record rates parameters cost credit measure threshold classify table pool"
 ).split()
 
 
@@ -211,6 +212,18 @@ def _describe(token: Token) -> str:
     return f"'{token.value}'"
 
 
+def _stopped_after(error: Exception, *types: str) -> Optional[List[Token]]:
+    """The last tokens the parser had read when it stopped, if they are of these types in
+    this order: where in a statement the error came (`RANK BY` is right after `rank by`)."""
+    interactive = getattr(error, "interactive_parser", None)
+    if interactive is None:
+        return None
+    read = interactive.parser_state.value_stack[-len(types):]
+    if len(read) == len(types) and all(isinstance(t, Token) and t.type == k for t, k in zip(read, types)):
+        return list(read)
+    return None
+
+
 def _syntax_diagnostic(error: Exception, text: str, filename: str) -> Diagnostic:
     if isinstance(error, lark.exceptions.UnexpectedCharacters):
         char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
@@ -268,6 +281,15 @@ def _syntax_diagnostic(error: Exception, text: str, filename: str) -> Diagnostic
     elif expected == {"EQ"}:
         message = f"expected '=' here, not {_describe(token)}"
         help_text = "a definition reads `cost NAME = formula`"
+    elif _stopped_after(error, "RANK"):
+        message = f"expected 'by' here, not {_describe(token)}"
+        help_text = "the figure that ranks customers is written `rank by profit`; 'rank' is a reserved word"
+    elif _stopped_after(error, "RANK", "BY"):
+        help_text = ("write the figure's name without quotes, as in `rank by profit`" if token.type == "STRING" else
+                     "name the figure that ranks customers, as in `rank by profit`")
+    elif (figure := _stopped_after(error, "RANK", "BY", "NAME")) and token.type not in ("_NL", "$END"):
+        message = f"unexpected {_describe(token)} after `rank by {figure[-1].value}`"
+        help_text = "customers are ranked by one figure; for a formula, define a measure and rank by that"
     elif token.type == "RPAR" and "RPAR" not in expected:
         message = "this ')' closes no '('"
         help_text = "remove it, or add the '(' it closes"
@@ -292,6 +314,9 @@ def _too_deep(tree: Tree, filename: str) -> Optional[Diagnostic]:
 
 
 # ---- parse tree → AST --------------------------------------------------------------
+# Keywords and punctuation never reach the tree (see grammar/policy.lark): a rule's
+# children are the parts that carry meaning, in source order, and an alternative a
+# keyword tells apart arrives under its own name (`cost`, `allocate_equally`...).
 
 
 def _span_of(item) -> ast.Span:
@@ -322,24 +347,29 @@ class _Builder:
     # statements
 
     def statement(self, tree: Tree):
-        return getattr(self, "s_" + tree.data)(tree, _span_of(tree))
+        return getattr(self, "s_" + tree.data)(*tree.children, span=_span_of(tree))
 
-    def s_policy_name(self, tree, span):
-        return ast.Header("policy", _string(tree.children[1]), span=span)
+    def s_policy_name(self, name, *, span):
+        return ast.Header("policy", _string(name), span=span)
 
-    def s_policy_version(self, tree, span):
-        return ast.Header("version", _string(tree.children[1]), span=span)
+    def s_policy_version(self, version, *, span):
+        return ast.Header("version", _string(version), span=span)
 
-    def s_policy_currency(self, tree, span):
-        return ast.Header("currency", tree.children[1].value, span=span)
+    def s_policy_currency(self, currency, *, span):
+        return ast.Header("currency", currency.value, span=span)
 
-    def s_policy_rounding(self, tree, span):
-        _, mode, _, unit, scope = tree.children
-        return ast.Rounding(
-            self.label(mode), self.label(unit), " ".join(t.value for t in scope.children), span=span)
+    def s_policy_rank(self, figure, *, span):
+        return ast.Header("rank", figure.value, span=span)
 
-    def s_record(self, tree, span):
-        name, *fields = tree.children[1:]
+    def s_policy_rounding(self, mode, unit, scope, *, span):
+        if scope.data == "rounding_per":
+            (per,) = scope.children
+            when = f"per {per.value}"
+        else:
+            when = " ".join(word.value for word in scope.children)
+        return ast.Rounding(self.label(mode), self.label(unit), when, span=span)
+
+    def s_record(self, name, *fields, span):
         return ast.Record(name.value, tuple(self.field(f) for f in fields), span=span)
 
     def field(self, tree: Tree) -> ast.Field:
@@ -350,196 +380,232 @@ class _Builder:
             if kind in values:
                 self.error("duplicate-option", f"'{kind}' is given twice for field '{name.value}'",
                            _span_of(option), "keep one")
-            if kind == "description":
-                values[kind] = _string(option.children[0])
-            elif kind in ("key", "optional"):
+            if kind in ("key", "optional"):
                 values[kind] = True
             elif kind == "default":
-                values[kind] = self.literal(option.children[1])
-            elif kind == "column":
-                values[kind] = _string(option.children[1])
-        type_name = "".join(t.value for t in type_tree.children)
+                (literal,) = option.children
+                values[kind] = self.literal(literal)
+            else:  # description, column
+                (text,) = option.children
+                values[kind] = _string(text)
+        type_name = "yes/no" if type_tree.data == "yes_no_type" else type_tree.children[0].value
         return ast.Field(name.value, type_name, span=_span_of(tree), **values)
 
     def literal(self, tree: Tree):
-        parts = tree.children
         span = _span_of(tree)
-        first = parts[0]
-        if isinstance(first, Tree):  # signed_number, maybe with a currency
-            value = _number(first.children[-1])
-            if len(first.children) == 2:
-                value = -value
-            if len(parts) == 2:
-                return ast.Money(value, parts[1].value, span=span)
-            return ast.Number(value, span=span)
-        if first.type == "PERCENT":
-            return ast.Percent(_number(first), span=span)
-        if first.type == "STRING":
-            return ast.Text(_string(first), span=span)
-        return ast.YesNo(first.type == "YES", span=span)
+        kind = tree.data
+        if kind == "number_literal":
+            (number,) = tree.children
+            return ast.Number(self.signed(number), span=span)
+        if kind == "money_literal":
+            amount, currency = tree.children
+            return ast.Money(self.signed(amount), currency.value, span=span)
+        if kind == "percent_literal":
+            (percent,) = tree.children
+            return ast.Percent(_number(percent), span=span)
+        if kind == "text_literal":
+            (text,) = tree.children
+            return ast.Text(_string(text), span=span)
+        return ast.YesNo(kind == "yes_literal", span=span)
 
-    def s_constants(self, tree, span):
-        keyword, *items = tree.children
-        return ast.Constants(keyword.value, tuple(
-            ast.Definition("rate", item.children[0].value, self.expr(item.children[2]), span=_span_of(item))
-            for item in items), span=span)
+    @staticmethod
+    def signed(tree: Tree) -> Decimal:
+        (digits,) = tree.children
+        value = _number(digits)
+        return -value if tree.data == "negative_number" else value
 
-    def s_definition(self, tree, span):
-        kind, name, _, expr = tree.children
-        return ast.Definition(kind.value, name.value, self.expr(expr), span=span)
+    def s_rates(self, *items, span):
+        return self.constants("rates", items, span)
 
-    def s_allocation_definition(self, tree, span):
-        kind, name, _, allocation = tree.children
-        return ast.Definition(kind.value, name.value, self.allocation(allocation), span=span)
+    def s_parameters(self, *items, span):
+        return self.constants("parameters", items, span)
 
-    def allocation(self, tree: Tree) -> ast.Allocate:
-        tokens = [c for c in tree.children if isinstance(c, Token)]
-        exprs = [c for c in tree.children if isinstance(c, Tree)]
-        types = [t.type for t in tokens]
-        within = tokens[types.index("WITHIN") + 1].value if "WITHIN" in types else None
-        driver = self.expr(exprs[1]) if "BY" in types else None
-        return ast.Allocate(self.expr(exprs[0]), driver, within, "EQUALLY" in types and driver is not None,
-                            span=_span_of(tree))
+    def constants(self, keyword: str, items, span: ast.Span) -> ast.Constants:
+        definitions = []
+        for item in items:
+            name, value = item.children
+            definitions.append(ast.Definition("rate", name.value, self.expr(value), span=_span_of(item)))
+        return ast.Constants(keyword, tuple(definitions), span=span)
 
-    def s_referral_definition(self, tree, span):
-        _, name, _, referral = tree.children
-        _, value, _, via, *options = referral.children
-        found: dict = {}
-        for option in options:
-            if option.data in found:
-                self.error("duplicate-option", f"'{option.data}' is given twice", _span_of(option), "keep one")
-            found[option.data] = option.children
-        anyway = found.get("anyway")
-        if "levels" in found and "." in found["levels"][1].value:
-            self.error("referral-levels", "levels is a whole number of steps down the referral chain",
-                       _span_of(found["levels"][1]), "write e.g. `levels 2`")
-        return ast.Definition("credit", name.value, ast.Referral(
-            self.expr(value), via.value,
-            levels=int(_number(found["levels"][1])) if "levels" in found else 1,
-            decay=_number(found["decay"][1]) if "decay" in found else Decimal(100),
-            cap=self.expr(found["cap"][1]) if "cap" in found else None,
-            anyway_flag=anyway[1].value if anyway else None,
-            anyway=self.expr(anyway[2]) if anyway else None,
-            strict="strict" in found,
-            span=_span_of(referral)), span=span)
+    # `cost`, `credit`, `measure` and `threshold`: a formula, an allocation or a referral.
 
-    def s_table(self, tree, span):
-        _, name, *rows = tree.children
-        return ast.Table(name.value, tuple((_string(r.children[0]), self.expr(r.children[2])) for r in rows), span=span)
+    def definition(self, kind: str, name: Token, value: Tree, span: ast.Span) -> ast.Definition:
+        return ast.Definition(kind, name.value, self.expr(value), span=span)
 
-    def s_pool(self, tree, span):
-        _, name, _, amount, _, volume, unit = tree.children
+    def s_cost(self, name, value, *, span):
+        return self.definition("cost", name, value, span)
+
+    def s_credit(self, name, value, *, span):
+        return self.definition("credit", name, value, span)
+
+    def s_measure(self, name, value, *, span):
+        return self.definition("measure", name, value, span)
+
+    def s_threshold(self, name, value, *, span):
+        return self.definition("threshold", name, value, span)
+
+    def s_table(self, name, *rows, span):
+        entries = []
+        for row in rows:
+            group, amount = row.children
+            entries.append((_string(group), self.expr(amount)))
+        return ast.Table(name.value, tuple(entries), span=span)
+
+    def s_pool(self, name, amount, volume, unit, *, span):
         return ast.Pool(name.value, self.expr(amount), ast.Number(_number(volume), span=_span_of(volume)),
                         unit.value, span=span)
 
-    def s_classify(self, tree, span):
-        _, name, *rules = tree.children
+    def s_classify(self, name, *rules, span):
         return ast.Classification(name.value, tuple(self.rule(r) for r in rules), span=span)
 
     def rule(self, tree: Tree) -> ast.Rule:
-        label = self.label(tree.children[0])
         if tree.data == "when_rule":
-            condition = self.expr(tree.children[2])
-            texts = tree.children[3:]
+            label, condition, *texts = tree.children
         else:
+            label, *texts = tree.children
             condition = None
-            texts = tree.children[2:]
+        label_text = self.label(label)
         values: dict = {}
         for text in texts:
             if text.data in values:
                 self.error("duplicate-option", f"this rule has two '{text.data}' texts", _span_of(text),
                            "keep one; write a longer text instead")
-            values[text.data] = _string(text.children[1])
-        return ast.Rule(label, condition, span=_span_of(tree), **values)
+            (words,) = text.children
+            values[text.data] = _string(words)
+        return ast.Rule(label_text, self.expr(condition) if condition is not None else None,
+                        span=_span_of(tree), **values)
 
     def label(self, tree: Tree) -> str:
         """A label may contain hyphens (`break-even`, `half-up`), written without spaces."""
-        tokens = tree.children
-        for before, after in zip(tokens, tokens[1:]):
-            if before.end_pos != after.start_pos:
-                self.error("label-space", "a hyphenated label is written without spaces",
-                           _span_of(tree), f"write '{''.join(t.value for t in tokens)}'")
-                break
-        return "".join(t.value for t in tokens)
+        words = tree.children  # the names; the hyphens between them are not in the tree
+        text = "-".join(word.value for word in words)
+        # Written tight, each name ends right before the hyphen that the next one follows.
+        if any(after.start_pos != before.end_pos + 1 for before, after in zip(words, words[1:])):
+            self.error("label-space", "a hyphenated label is written without spaces",
+                       _span_of(tree), f"write '{text}'")
+        return text
 
     # expressions
 
     def expr(self, item) -> ast.Expr:
-        span = _span_of(item)
         if isinstance(item, Token):  # a lone NAME/NUMBER promoted through ?rules
             raise AssertionError(f"unexpected bare token {item.type}")
-        return getattr(self, "e_" + item.data)(item.children, span)
+        return getattr(self, "e_" + item.data)(*item.children, span=_span_of(item))
 
-    def e_number(self, c, span):
-        return ast.Number(_number(c[0]), span=span)
+    def e_number(self, number, *, span):
+        return ast.Number(_number(number), span=span)
 
-    def e_percent(self, c, span):
-        return ast.Percent(_number(c[0]), span=span)
+    def e_percent(self, percent, *, span):
+        return ast.Percent(_number(percent), span=span)
 
-    def e_money(self, c, span):
-        return ast.Money(_number(c[0]), c[1].value, span=span)
+    def e_money(self, amount, currency, *, span):
+        return ast.Money(_number(amount), currency.value, span=span)
 
-    def e_money_rate(self, c, span):
-        quantity = ast.Money(_number(c[0]), c[1].value, span=ast.Span.covering(_span_of(c[0]), _span_of(c[1])))
-        return ast.Rate(quantity, c[3].value, span=span)
+    def e_money_rate(self, amount, currency, unit, *, span):
+        quantity = ast.Money(_number(amount), currency.value, span=ast.Span.covering(_span_of(amount), _span_of(currency)))
+        return ast.Rate(quantity, unit.value, span=span)
 
-    def e_percent_rate(self, c, span):
-        return ast.Rate(ast.Percent(_number(c[0]), span=_span_of(c[0])), c[2].value, span=span)
+    def e_percent_rate(self, percent, unit, *, span):
+        return ast.Rate(ast.Percent(_number(percent), span=_span_of(percent)), unit.value, span=span)
 
-    def e_number_rate(self, c, span):
-        return ast.Rate(ast.Number(_number(c[0]), span=_span_of(c[0])), c[2].value, span=span)
+    def e_number_rate(self, number, unit, *, span):
+        return ast.Rate(ast.Number(_number(number), span=_span_of(number)), unit.value, span=span)
 
-    def e_text(self, c, span):
-        return ast.Text(_string(c[0]), span=span)
+    def e_text(self, text, *, span):
+        return ast.Text(_string(text), span=span)
 
-    def e_yes(self, c, span):
+    def e_yes(self, *, span):
         return ast.YesNo(True, span=span)
 
-    def e_no(self, c, span):
+    def e_no(self, *, span):
         return ast.YesNo(False, span=span)
 
-    def e_name(self, c, span):
-        return ast.Name(c[0].value, span=span)
+    def e_name(self, name, *, span):
+        return ast.Name(name.value, span=span)
 
-    def e_call(self, c, span):
-        args = tuple(self.expr(a) for a in c[2:-1] if not (isinstance(a, Token) and a.type == "COMMA"))
-        return ast.Call(c[0].value, args, span=span)
+    def e_call(self, function, *args, span):
+        return ast.Call(function.value, tuple(self.expr(a) for a in args), span=span)
 
-    def e_group(self, c, span):
-        return self.expr(c[1])
+    def e_group(self, inner, *, span):
+        return self.expr(inner)  # the span is the inside's: parentheses are not part of a value
 
-    def e_negate(self, c, span):
-        return ast.Negate(self.expr(c[1]), span=span)
+    def e_negate(self, operand, *, span):
+        return ast.Negate(self.expr(operand), span=span)
 
-    def e_binary(self, c, span):
-        return ast.Binary(c[1].value, self.expr(c[0]), self.expr(c[2]), span=span)
+    def e_binary(self, left, op, right, *, span):
+        return ast.Binary(op.value, self.expr(left), self.expr(right), span=span)
 
-    def e_percent_of(self, c, span):
-        return ast.Binary("of", self.expr(c[0]), self.expr(c[2]), span=span)
+    def e_percent_of(self, share, whole, *, span):
+        return ast.Binary("of", self.expr(share), self.expr(whole), span=span)
 
-    def e_compare(self, c, span):
-        return ast.Compare(c[1].value, self.expr(c[0]), self.expr(c[2]), span=span)
+    def e_compare(self, left, op, right, *, span):
+        return ast.Compare(op.value, self.expr(left), self.expr(right), span=span)
 
-    def e_between(self, c, span):
-        return ast.Between(self.expr(c[0]), self.expr(c[3]), self.expr(c[5]), False, span=span)
+    def e_between(self, value, low, high, *, span):
+        return ast.Between(self.expr(value), self.expr(low), self.expr(high), False, span=span)
 
-    def e_not_between(self, c, span):
-        return ast.Between(self.expr(c[0]), self.expr(c[4]), self.expr(c[6]), True, span=span)
+    def e_not_between(self, value, low, high, *, span):
+        return ast.Between(self.expr(value), self.expr(low), self.expr(high), True, span=span)
 
-    def e_is_missing(self, c, span):
-        return ast.IsMissing(self.expr(c[0]), False, span=span)
+    def e_is_missing(self, value, *, span):
+        return ast.IsMissing(self.expr(value), False, span=span)
 
-    def e_is_present(self, c, span):
-        return ast.IsMissing(self.expr(c[0]), True, span=span)
+    def e_is_present(self, value, *, span):
+        return ast.IsMissing(self.expr(value), True, span=span)
 
-    def e_and_(self, c, span):
-        return ast.Logical("and", self.expr(c[0]), self.expr(c[2]), span=span)
+    def e_and_(self, left, right, *, span):
+        return ast.Logical("and", self.expr(left), self.expr(right), span=span)
 
-    def e_or_(self, c, span):
-        return ast.Logical("or", self.expr(c[0]), self.expr(c[2]), span=span)
+    def e_or_(self, left, right, *, span):
+        return ast.Logical("or", self.expr(left), self.expr(right), span=span)
 
-    def e_not_(self, c, span):
-        return ast.Not(self.expr(c[1]), span=span)
+    def e_not_(self, operand, *, span):
+        return ast.Not(self.expr(operand), span=span)
 
-    def e_conditional(self, c, span):
-        return ast.Conditional(self.expr(c[0]), self.expr(c[2]), self.expr(c[4]), span=span)
+    def e_conditional(self, then, condition, otherwise, *, span):
+        return ast.Conditional(self.expr(then), self.expr(condition), self.expr(otherwise), span=span)
+
+    # the two expressions that stand only as a whole cost or credit
+
+    def e_allocate_by(self, pool, driver, *within, span):
+        return self.allocate(pool, driver, within, fallback_equal=False, span=span)
+
+    def e_allocate_by_or_equally(self, pool, driver, *within, span):
+        return self.allocate(pool, driver, within, fallback_equal=True, span=span)
+
+    def e_allocate_equally(self, pool, *within, span):
+        return self.allocate(pool, None, within, fallback_equal=False, span=span)
+
+    def allocate(self, pool: Tree, driver: Optional[Tree], within: tuple, fallback_equal: bool,
+                 span: ast.Span) -> ast.Allocate:
+        (group,) = within or (None,)
+        return ast.Allocate(self.expr(pool), self.expr(driver) if driver is not None else None,
+                            group.value if group is not None else None, fallback_equal, span=span)
+
+    def e_referral(self, value, via, *options, span):
+        found: dict = {}
+        for option in options:
+            if option.data in found:
+                self.error("duplicate-option", f"'{option.data}' is given twice", _span_of(option), "keep one")
+            found[option.data] = option.children
+        levels = decay = cap = anyway = None
+        if "levels" in found:
+            (levels,) = found["levels"]
+            if "." in levels.value:
+                self.error("referral-levels", "levels is a whole number of steps down the referral chain",
+                           _span_of(levels), "write e.g. `levels 2`")
+        if "decay" in found:
+            (decay,) = found["decay"]
+        if "cap" in found:
+            (cap,) = found["cap"]
+        if "anyway" in found:
+            anyway = found["anyway"]  # the flag, and what such a customer brings instead
+        return ast.Referral(
+            self.expr(value), via.value,
+            levels=int(_number(levels)) if levels is not None else 1,
+            decay=_number(decay) if decay is not None else Decimal(100),
+            cap=self.expr(cap) if cap is not None else None,
+            anyway_flag=anyway[0].value if anyway else None,
+            anyway=self.expr(anyway[1]) if anyway else None,
+            strict="strict" in found,
+            span=span)

@@ -8,13 +8,16 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
 import attrs
 
-from .checker import CheckedPolicy, check
+from .checked import CheckedPolicy
+from .checker import check
 from .compiler import Plan, compile_policy
 from .diagnostics import Diagnostic
 from .money import CONTEXT
-from .evaluator import Decision, Result, evaluate, evaluate_rows
+from .evaluator import Decision, evaluate, evaluate_rows
 from .parser import parse
-from .portfolio import PortfolioContext, PortfolioSummary, evaluate_portfolio, share_from_context
+from .portfolio import PortfolioContext, evaluate_portfolio, share_from_context
+from .records import RecordSource
+from .run import KeptRun, Progress, Run
 
 
 class Policy:
@@ -74,53 +77,77 @@ class Policy:
         """Whether decisions need the whole portfolio (the policy shares pooled costs)."""
         return bool(self._plan.stages)
 
+    @property
+    def bottom_line(self) -> Optional[str]:
+        """The money figure that ranks customers (`rank by`, else the measure `profit`, else the
+        last money measure); None when the policy has no money measure."""
+        return self._plan.policy.bottom_line
+
+    @property
+    def classification_names(self) -> Tuple[str, ...]:
+        return tuple(c.name for c in self._plan.policy.classifications)
+
+    @property
+    def passes(self) -> Tuple[Tuple[str, ...], ...]:
+        """For a portfolio policy, the pooled figures each stage pass shares out, in order."""
+        specs = self._plan.policy.allocations
+        return tuple(tuple(specs[i].name for i in stage.allocations) for stage in self._plan.stages)
+
     def evaluate(self, record: Mapping[str, Any], context: Optional[PortfolioContext] = None) -> Decision:
         """Decide one record. Raises RecordError for a bad record.
 
         A policy that shares pooled costs needs `context`: the totals of a portfolio run
-        (`evaluate_portfolio(...).context`); the explanation names the context it used.
+        (`policy.run(records).summary.context`); the explanation names the context it used.
         """
         if context is None:
             return evaluate(self._plan, record)
-        plan = self._plan
-        return evaluate(plan, record, share_of=lambda index, slots: share_from_context(plan, context, index, slots))
+        return evaluate(self._plan, record, share_of=self._share_of(context))
 
-    def evaluate_portfolio(self, records: Iterable[Mapping[str, Any]]) -> "PortfolioRun":
-        """Decide every record of a portfolio, sharing pooled costs exactly over all of them."""
-        rows = enumerate(records, start=1)  # read once: the records are kept in memory between passes
-        return run_portfolio(self._plan, lambda: rows, keep_values=True)
+    def run(self, records: Union[Iterable[Mapping[str, Any]], RecordSource], *,
+            context: Optional[PortfolioContext] = None, progress: Optional[Progress] = None) -> Run:
+        """Decide a batch: a Decision or a RecordError per record, in input order, then the summary.
 
-    def evaluate_many(self, records: Iterable[Mapping[str, Any]]) -> Iterator[Result]:
-        """Decide records as they come; yields a Decision or a RecordError for each, in order.
-
-        A policy that shares pooled costs reads every record first and shares its pools out
-        over them; evaluate_portfolio also gives the run's summary and context.
+        Picks the strategy itself: record by record; for a portfolio policy, every record
+        first, sharing pools out exactly over all of them (a RecordSource, such as a file, is
+        read again instead of being held in memory); with `context`, each record against those
+        stored portfolio totals. `progress(records, errors)` is called every 256 records.
         """
-        if self._plan.stages:  # the stage passes run now; each decision is made as it is asked for
-            rows = enumerate(records, start=1)  # read once: the records are kept in memory between passes
-            return evaluate_portfolio(self._plan, lambda: rows, keep_values=True)[0]
-        return evaluate_rows(self._plan, enumerate(records, start=1))
+        plan = self._plan
+        if context is not None:
+            results = evaluate_rows(plan, _rows(records), share_of=self._share_of(context))
+            return Run(self, results, progress=progress)
+        if plan.stages or plan.policy.pools:  # capacity pools report their use over the run
+            if isinstance(records, RecordSource):
+                label = "this run" if records.name is None else f"the run over {records.name}"
+                results, finish = evaluate_portfolio(plan, records.rereadable().rows, label)
+            else:
+                rows = _rows(records)  # read once: the records are kept in memory between passes
+                results, finish = evaluate_portfolio(plan, lambda: rows, keep_values=True)
+            return Run(self, results, finish, progress)
+        return Run(self, evaluate_rows(plan, _rows(records)), progress=progress)
+
+    def evaluate_many(self, records: Iterable[Mapping[str, Any]]) -> Run:
+        """Decide records as they come; yields a Decision or a RecordError for each, in order.
+        The same as `run(records)`: its `summary` is ready once every result is read."""
+        return self.run(records)
+
+    def evaluate_portfolio(self, records: Iterable[Mapping[str, Any]]) -> KeptRun:
+        """Decide every record and keep every result (`results`), with the run's summary."""
+        run = self.run(records)
+        return KeptRun(self, iter(run), lambda: run.summary.portfolio)
+
+    def _share_of(self, context: PortfolioContext):
+        plan = self._plan
+        return lambda index, slots: share_from_context(plan, context, index, slots)
 
     def __repr__(self) -> str:
         return f"<Policy {self.name!r} from {self.filename}>"
 
 
-@attrs.frozen
-class PortfolioRun:
-    """Decisions (or record errors) in input order, and what the portfolio run found."""
-
-    results: tuple
-    summary: PortfolioSummary
-
-    @property
-    def context(self) -> PortfolioContext:
-        return self.summary.context
-
-
-def run_portfolio(plan: Plan, source, keep_values: bool = False) -> PortfolioRun:
-    results, finish = evaluate_portfolio(plan, source, keep_values=keep_values)
-    collected = tuple(results)
-    return PortfolioRun(collected, finish())
+def _rows(records) -> Iterator[Tuple[int, Any]]:
+    if isinstance(records, RecordSource):
+        return records.rows()
+    return enumerate(records, start=1)
 
 
 def load_policy(source: Union[str, "os.PathLike[str]"], *, filename: str = None) -> Policy:

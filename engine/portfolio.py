@@ -348,7 +348,25 @@ class _Run:
         return PortfolioSummary(
             PortfolioContext(self.label, summary.get("records", self.rows), decided, self.referrals),
             tuple(_pool_use(pool, *summary.get("uses", {}).get(pool.name, (Decimal(0), Decimal(0))))
-                  for pool in self.plan.policy.pools))
+                  for pool in self.plan.policy.pools),
+            self.referral_leaders(set(summary.get("lost", ()))))
+
+    def referral_leaders(self, lost: set) -> Tuple[ReferralLeader, ...]:
+        """Every decided customer with a referral credit, most credit first (ties by id)."""
+        leaders = []
+        for spec, column in zip(self.specs, self.columns):
+            if not isinstance(spec, ReferralSpec) or column is None or column.network is None:
+                continue
+            network = column.network
+            for own, children in network.children.items():
+                position = network.position(own)
+                if position in lost or position in column.errors:
+                    continue
+                credit = column.amount(position)
+                if credit:
+                    leaders.append(ReferralLeader(own, len(children), credit, spec.name))
+        leaders.sort(key=lambda leader: (-leader.credit, leader.id, leader.allocation))
+        return tuple(leaders)
 
 class _Carry:
     """Between streamed stage passes: for every row, the few slots that later stage passes
@@ -521,11 +539,23 @@ class _Gather:
 
 
 @attrs.frozen
+class ReferralLeader:
+    """A customer whose referrals earn it credit: how many it brought in directly, and the credit."""
+
+    id: str
+    referred: int
+    credit: Decimal
+    allocation: str  # the referral credit it earned
+
+
+@attrs.frozen
 class PortfolioSummary:
-    """What a portfolio run found: the context (pools, totals) and the capacity pools' use."""
+    """What a portfolio run found: the context (pools, totals), the capacity pools' use and
+    the customers who earned referral credit (most credit first)."""
 
     context: PortfolioContext
     pools: Tuple[PoolUse, ...]
+    referral_leaders: Tuple[ReferralLeader, ...] = ()
 
 
 def share_from_context(plan: Plan, context: PortfolioContext, index: int, slots: tuple):
@@ -589,7 +619,8 @@ class _Network:
 
     def __init__(self, spec, entries: List) -> None:
         self.spec, self.entries = spec, entries
-        by_id: Dict[str, int] = {}
+        self.by_id: Dict[str, int] = {}
+        by_id = self.by_id
         for position, entry in enumerate(entries):
             own = entry if entry.__class__ is not tuple else entry[0]
             if own is not None:
@@ -608,6 +639,10 @@ class _Network:
                                                            "portfolio: no one is credited")
             else:
                 self.children.setdefault(link, []).append(position)
+
+    def position(self, own: str) -> int:
+        """The first row of the customer with this id."""
+        return self.by_id[own]
 
     def own(self, position: int) -> Optional[str]:
         entry = self.entries[position]

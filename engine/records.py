@@ -10,9 +10,12 @@ from __future__ import annotations
 import csv
 import datetime
 import json
+import os
 import re
+import shutil
+import tempfile
 from decimal import Decimal, InvalidOperation
-from typing import IO, Any, Iterator, Mapping, Optional, Sequence, Tuple
+from typing import IO, Any, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 import attrs
 
@@ -49,6 +52,7 @@ class RecordError(Exception):
     value: Optional[str] = None
     expected: Optional[str] = None
     line: Optional[int] = None  # the policy line, for evaluation errors
+    kind: Optional[str] = None  # "engine": a fault of the engine, not of the record
 
     def __str__(self) -> str:
         where = []
@@ -61,7 +65,7 @@ class RecordError(Exception):
 
     def as_dict(self) -> dict:
         out = {"row": self.row, "id": self.id, "error": self.message}
-        for key in ("field", "value", "expected", "line"):
+        for key in ("field", "value", "expected", "line", "kind"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
@@ -281,3 +285,50 @@ def read_records(stream: IO[str], format: str) -> Iterator[Tuple[int, Any]]:
             yield index, item
     else:
         raise ValueError(f"unknown input format '{format}'; use one of {', '.join(FORMATS)}")
+
+
+class RecordSource:
+    """Records from a file (or a stream), readable again: a portfolio run reads the records in
+    its first and its deciding pass instead of holding them all in memory. A stream that cannot
+    seek (standard input) is first copied to a temporary file.
+
+        source = RecordSource.open("customers.csv")     # format from the extension
+        run = policy.run(source)
+    """
+
+    def __init__(self, stream: IO[str], format: str, name: Optional[str] = None) -> None:
+        if format not in FORMATS:
+            raise ValueError(f"unknown input format '{format}'; use one of {', '.join(FORMATS)}")
+        self.stream, self.format, self.name = stream, format, name
+        self.start = stream.tell() if stream.seekable() else None
+
+    def rereadable(self) -> "RecordSource":
+        """This source, made readable more than once (a pipe is copied to a temporary file)."""
+        if self.start is None:
+            spool = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")
+            shutil.copyfileobj(self.stream, spool)
+            spool.seek(0)
+            self.stream, self.start = spool, 0
+        return self
+
+    @classmethod
+    def open(cls, path: Union[str, "os.PathLike[str]"], format: Optional[str] = None) -> "RecordSource":
+        """A record file, in `format` or the one its extension names."""
+        stream = open(path, encoding="utf-8-sig", newline="")
+        return cls(stream, format or detect_format(str(path)), os.path.basename(str(path)))
+
+    def rows(self) -> Iterator[Tuple[int, Any]]:
+        """(row number, raw record) pairs from the beginning, as read_records gives them
+        (a stream that cannot seek is read once, unless made `rereadable` first)."""
+        if self.start is not None:
+            self.stream.seek(self.start)
+        return read_records(self.stream, self.format)
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def __enter__(self) -> "RecordSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -24,7 +24,9 @@ import attrs
 from .evaluator import Decision
 from .money import CONTEXT, HUNDRED, grouped
 from .policy import Policy
+from .portfolio import ReferralLeader
 from .records import RecordError
+from .run import RunSummary
 
 TOP = 10  # customers in the top, bottom and credit tables of the page
 TEXT_TOP = 5  # ... and in the terminal summary
@@ -91,15 +93,6 @@ class Pool:
 
 
 @attrs.frozen
-class ReferralLeader:
-    """A customer whose referrals earn it credit: how many it brought in, and the credit."""
-
-    id: str
-    referred: int
-    credit: Decimal
-
-
-@attrs.frozen
 class ErrorSample:
     row: Optional[int]
     id: Optional[str]
@@ -114,7 +107,7 @@ class Report:
     policy_name: str
     policy_version: Optional[str]
     currency: str
-    key_figure: Optional[str]  # what "profit" means here: `profit`, else the last measure
+    key_figure: Optional[str]  # the bottom line customers are ranked by: `rank by`, else `profit`, else the last money measure
     classification: str  # the name of the policy's first classification
     records: int  # records in = decisions + errors
     decisions: int
@@ -142,56 +135,60 @@ class Report:
     error_kinds: Tuple[Tuple[str, int], ...] = ()  # (field, or "evaluation" / "record"; count), most first
 
 
-def key_figure(policy: Policy) -> Optional[str]:
-    """The figure a summary ranks customers by: the `profit` measure, else the last measure."""
-    names = [f.name for f in policy.checked.figures if f.kind == "measure"]
-    return "profit" if "profit" in names else (names[-1] if names else None)
-
-
-def build_report(policy: Policy, results: Iterable, *, pools: Sequence[Pool] = (),
-                 referral_leaders: Sequence[ReferralLeader] = ()) -> Report:
-    """The report of one run. `results`: Decisions and RecordErrors, consumed once, in any order."""
+def build_report(policy: Policy, results: Iterable) -> Report:
+    """The report of one run. `results`: a `Run` (`policy.run(records)`), whose pools and
+    referral leaders the report lists, or any Decisions and RecordErrors; consumed once."""
     with decimal.localcontext(CONTEXT):
-        return _Builder(policy).build(results, tuple(pools), tuple(referral_leaders))
+        builder = _Builder(policy)
+        report = builder.build(results)
+        summary = getattr(results, "summary", None)
+        if isinstance(summary, RunSummary):
+            report = attrs.evolve(report, pools=_shared_pools(summary), referral_leaders=summary.referral_leaders[:TOP])
+        return report
+
+
+def _shared_pools(summary: RunSummary) -> Tuple[Pool, ...]:
+    """Each pool as shared (per group), then each capacity pool with its unused capacity."""
+    pools = [Pool(allocation.name + (f" [{group}]" if group is not None else ""), share.pool, share.allocated,
+                  share.pool - share.allocated)
+             for allocation in summary.context.allocations.values() for group, share in allocation.groups.items()
+             ] if summary.context is not None else []
+    pools += [Pool(f"{use.name} (capacity)", use.amount, use.charged, use.unused) for use in summary.pools]
+    return tuple(pools)
 
 
 class _Builder:
     def __init__(self, policy: Policy) -> None:
-        plan = policy.plan
         checked = policy.checked
         self.policy = policy
-        self.key = key_figure(policy)
-        slots = plan.figure_slot
-        self.key_slot = slots.get(self.key) if self.key else None
-        self.revenue_slot = slots.get("revenue")
-        self.cost_slot = slots.get("costs")
-        self.credit_slot = slots.get("credits")
-        self.has_credits = self.credit_slot is not None and any(f.kind == "credit" for f in checked.figures)
+        self.key = policy.bottom_line
+        names = set(policy.figure_names) | set(policy.field_names)
+        self.revenue = "revenue" if "revenue" in names else None
+        self.has_credits = any(f.kind == "credit" for f in checked.figures)
         totals = {f.name: f.parts for f in checked.figures if f.kind == "total"}
-        lines = totals.get("costs") or tuple(f.name for f in checked.figures if f.kind == "cost")
-        self.cost_lines = tuple((name, slots[name]) for name in lines if name in slots)
+        self.cost_lines = totals.get("costs") or tuple(f.name for f in checked.figures if f.kind == "cost")
 
     def customer(self, decision: Decision) -> Optional[Customer]:
-        slots = decision.slots
-        profit = _amount(slots[self.key_slot]) if self.key_slot is not None else None
+        value = decision.value
+        profit = _amount(value(self.key)) if self.key is not None else None
         if profit is None:
             return None
         worst, worst_amount = None, None
-        for name, slot in self.cost_lines:
-            value = _amount(slots[slot])
-            if value is not None and value > 0 and (worst_amount is None or value > worst_amount):
-                worst, worst_amount = name, value
+        for name in self.cost_lines:
+            amount = _amount(value(name))
+            if amount is not None and amount > 0 and (worst_amount is None or amount > worst_amount):
+                worst, worst_amount = name, amount
         return Customer(
             id=decision.id, row=decision.row, classification=decision.classification,
-            revenue=_amount(slots[self.revenue_slot]) if self.revenue_slot is not None else None,
-            cost=_amount(slots[self.cost_slot]) if self.cost_slot is not None else None,
+            revenue=_amount(value(self.revenue)) if self.revenue is not None else None,
+            cost=_amount(value("costs")),
             profit=profit,
-            credits=_amount(slots[self.credit_slot]) if self.has_credits else None,
+            credits=_amount(value("credits")) if self.has_credits else None,
             worst_cost=worst, worst_cost_amount=worst_amount)
 
-    def build(self, results: Iterable, pools: tuple, referral_leaders: tuple) -> Report:
+    def build(self, results: Iterable) -> Report:
         policy = self.policy
-        labels = [rule.label for rule in policy.plan.rules[0][1]]
+        labels = [rule.label for rule in policy.checked.classifications[0].rules]
         counts: Counter = Counter()
         revenue = {label: Decimal(0) for label in labels}
         cost = dict(revenue)
@@ -221,9 +218,8 @@ class _Builder:
             profit[label] += customer.profit
 
         def totals(label: str, count: int, rev, cst, prf) -> ClassTotals:
-            return ClassTotals(label, count, rev if self.revenue_slot is not None else None,
-                               cst if self.cost_slot is not None else None,
-                               prf if self.key_slot is not None else None)
+            return ClassTotals(label, count, rev if self.revenue is not None else None, cst,
+                               prf if self.key is not None else None)
 
         classes = tuple(totals(label, counts[label], revenue[label], cost[label], profit[label])
                         for label in labels if counts[label])
@@ -260,7 +256,7 @@ class _Builder:
             credit_leaders = None
         return Report(
             policy_name=policy.name, policy_version=policy.version, currency=policy.currency,
-            key_figure=self.key, classification=policy.plan.rules[0][0],
+            key_figure=self.key, classification=policy.classification_names[0],
             records=records, decisions=records - errors, errors=errors,
             classes=classes, total=everyone,
             ranked=n, curve=tuple(point(k) for k in picks), deciles=deciles,
@@ -269,7 +265,6 @@ class _Builder:
             peak_percent=_percent(peak, total), tail_loss=peak - total,
             loss_makers=len(negatives), losses=sum(negatives, Decimal(0)),
             top=tuple(customers[:TOP]), bottom=tuple(bottom), credit_leaders=credit_leaders,
-            pools=pools, referral_leaders=referral_leaders,
             error_samples=tuple(samples),
             error_kinds=tuple(sorted(kinds.items(), key=lambda item: (-item[1], item[0]))))
 

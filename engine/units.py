@@ -64,6 +64,13 @@ def rate_word(word: str) -> str:
     return TIME_WORDS.get(word, word)
 
 
+def singular(word: str) -> str:
+    """A unit word as it reads after `per`: minutes → minute, calls → call, hours → hour."""
+    if word in TIME_WORDS:
+        return TIME_WORDS[word]
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
 def _drives(quantity: Unit, per: str) -> bool:
     """Can this quantity multiply a rate that is `per` this word?"""
     if quantity.kind == "number":

@@ -123,7 +123,7 @@ def test_output_file_untouched_when_run_fails(tmp_path, capsys, monkeypatch):
         yield from ()
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(cli, "evaluate_rows", explode)
+    monkeypatch.setattr("engine.policy.evaluate_rows", explode)
     code, _, err = run(capsys, "run", STANDARD, CUSTOMERS, "--format", "json", "--output", str(target))
     assert code == 1 and "disk on fire" in err
     assert target.read_text() == "previous\n"

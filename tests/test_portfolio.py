@@ -175,7 +175,7 @@ def test_cli_portfolio_from_stdin_with_saved_context(tmp_path, monkeypatch, caps
     out, err = capsys.readouterr()
     assert code == 0
     assert [json.loads(line)["figures"]["centre"] for line in out.splitlines()] == ["2.50", "7.50"]
-    assert "pool centre: 10.00 shared by calls (total 4) over 2 customers; allocated 10.00" in err
+    assert "pool centre: 10.00 EUR shared by calls (total 4) over 2 customers; allocated 10.00 EUR" in err
     monkeypatch.setattr("sys.stdin", io.StringIO("id,calls,revenue\nC,2,1\n"))
     code = cli.main(["run", str(path), "-", "--format", "json", "--context", str(context)])
     out, _ = capsys.readouterr()

@@ -10,6 +10,7 @@ from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 
+import attrs
 import pytest
 
 from engine import cli, load_policy, report as report_module
@@ -216,9 +217,9 @@ def test_placeholders_and_filled_sections(tiny):
     page = render_html(report)
     assert "no pooled costs in this policy" in page and "no referral credits in this policy" in page
     assert "no pooled costs in this policy" in render_text(report)
-    filled = build_report(tiny, tiny.evaluate_many(records()),
-                          pools=[Pool("call <centre>", Decimal("1000.00"), Decimal("800.00"), Decimal("200.00"))],
-                          referral_leaders=[ReferralLeader("E", 1, Decimal("100.00"))])
+    filled = attrs.evolve(report,
+                          pools=(Pool("call <centre>", Decimal("1000.00"), Decimal("800.00"), Decimal("200.00")),),
+                          referral_leaders=(ReferralLeader("E", 1, Decimal("100.00"), "word"),))
     page = render_html(filled)
     assert "call &lt;centre&gt;" in page and "<td class=\"n\">800.00</td>" in page
     assert "no pooled costs" not in page and "no referral credits" not in page

@@ -1,0 +1,171 @@
+"""A run: a policy's results over a batch of records, and what the run found.
+
+    run = policy.run(records)
+    for result in run:              # a Decision or a RecordError per record, in input order
+        ...
+    run.summary.line()              # "800 records in = 800 decisions + 0 errors out"
+
+The results stream: they are read once, as they come, and only the summary is kept
+(counts and bottom-line totals per class, the record errors, and for a portfolio the
+pools as shared, the capacity pools' use and the referral leaders).
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
+
+import attrs
+
+from .evaluator import Decision
+from .money import CONTEXT, grouped, quantity
+from .portfolio import PoolUse, PortfolioContext, PortfolioSummary, ReferralLeader
+from .records import RecordError
+from .units import singular
+
+Result = Union[Decision, RecordError]
+Progress = Callable[[int, int], None]  # (records so far, errors so far)
+PROGRESS_EVERY = 256
+_ZERO = Decimal(0)
+
+
+def plural(count: int, word: str, many: Optional[str] = None) -> str:
+    """`1 record`, `2 records`, `1,000 customers`."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
+
+
+@attrs.frozen
+class RunSummary:
+    """What a run found once every record was read: records in = decisions + errors out."""
+
+    records: int
+    decisions: int
+    errors: Tuple[RecordError, ...]
+    currency: str
+    classification: str  # the policy's first classification, which `counts` and `totals` are of
+    counts: Tuple[Tuple[str, int], ...]  # (label, decisions), in rule order; labels nobody got left out
+    bottom_line: Optional[str]  # the money figure `totals` adds up
+    totals: Tuple[Tuple[str, Decimal], ...]  # (label, its decisions' bottom line added up)
+    portfolio: Optional[PortfolioSummary] = None  # pools as shared, capacity use, referral leaders
+
+    @property
+    def context(self) -> Optional[PortfolioContext]:
+        """The portfolio totals, to store and decide single records against later."""
+        return self.portfolio.context if self.portfolio is not None else None
+
+    @property
+    def pools(self) -> Tuple[PoolUse, ...]:
+        return self.portfolio.pools if self.portfolio is not None else ()
+
+    @property
+    def referral_leaders(self) -> Tuple[ReferralLeader, ...]:
+        return self.portfolio.referral_leaders if self.portfolio is not None else ()
+
+    def line(self) -> str:
+        return (f"{plural(self.records, 'record')} in = {plural(self.decisions, 'decision')} + "
+                f"{plural(len(self.errors), 'error')} out")
+
+    def pool_lines(self) -> List[str]:
+        """How each pooled cost was shared, and each capacity pool's use, in words."""
+        if self.portfolio is None:
+            return []
+        currency = self.currency
+        lines = []
+        for allocation in self.portfolio.context.allocations.values():
+            for group, share in allocation.groups.items():
+                where = f" [{group}]" if group is not None else ""
+                basis = f"by {allocation.driver} (total {quantity(share.total)})" if allocation.driver else "equally"
+                lines.append(f"pool {allocation.name}{where}: {grouped(share.pool)} {currency} shared {basis} "
+                             f"over {plural(share.customers, 'customer')}; allocated {grouped(share.allocated)} {currency}")
+        for pool in self.portfolio.pools:
+            lines.append(f"capacity {pool.name}: {grouped(pool.amount)} {currency} over {quantity(pool.volume)} "
+                         f"{pool.unit} = {grouped(pool.rate)} {currency} per {singular(pool.unit)}; used {quantity(pool.used)} "
+                         f"{pool.unit}, charged {grouped(pool.charged)} {currency}, unused capacity "
+                         f"{grouped(pool.unused)} {currency}")
+        return lines
+
+
+class Run:
+    """The results of one policy over one batch, in input order: iterate once.
+
+    `summary` is ready once every result has been read (asking for it reads the rest).
+    """
+
+    def __init__(self, policy, results: Iterator[Result], portfolio: Optional[Callable[[], PortfolioSummary]] = None,
+                 progress: Optional[Progress] = None) -> None:
+        checked = policy.checked
+        self._results = results
+        self._portfolio = portfolio
+        self._progress = progress
+        self._currency = checked.currency
+        self._classification = checked.classifications[0].name
+        self._labels = [rule.label for rule in checked.classifications[0].rules]
+        self._bottom_line = checked.bottom_line
+        self._counts: Dict[str, int] = {}
+        self._totals: Dict[str, Decimal] = {}
+        self._errors: List[RecordError] = []
+        self._records = 0
+        self._summary: Optional[RunSummary] = None
+
+    def __iter__(self) -> "Run":
+        return self
+
+    def __next__(self) -> Result:
+        try:
+            result = next(self._results)
+        except StopIteration:
+            self._finish()
+            raise
+        self._records += 1
+        if isinstance(result, RecordError):
+            self._errors.append(result)
+        else:
+            label = result.classification
+            self._counts[label] = self._counts.get(label, 0) + 1
+            if self._bottom_line is not None:
+                value = result.value(self._bottom_line)
+                if isinstance(value, Decimal):
+                    # exact whatever the caller's decimal context: the run adds in the engine's
+                    self._totals[label] = CONTEXT.add(self._totals.get(label, _ZERO), value)
+        if self._progress is not None and self._records % PROGRESS_EVERY == 0:
+            self._progress(self._records, len(self._errors))
+        return result
+
+    def _finish(self) -> None:
+        if self._summary is not None:
+            return
+        self._summary = RunSummary(
+            records=self._records, decisions=self._records - len(self._errors), errors=tuple(self._errors),
+            currency=self._currency, classification=self._classification,
+            counts=tuple((label, self._counts[label]) for label in self._labels if label in self._counts),
+            bottom_line=self._bottom_line,
+            totals=tuple((label, self._totals[label]) for label in self._labels if label in self._totals),
+            portfolio=self._portfolio() if self._portfolio is not None else None)
+
+    @property
+    def summary(self) -> RunSummary:
+        """The run's summary; reads (and drops) any results not read yet."""
+        while self._summary is None:
+            try:
+                Run.__next__(self)
+            except StopIteration:
+                pass
+        assert self._summary is not None
+        return self._summary
+
+    @property
+    def context(self) -> Optional[PortfolioContext]:
+        return self.summary.context
+
+
+class KeptRun(Run):
+    """A run whose results are all kept, in input order (`results`)."""
+
+    def __init__(self, policy, results: Iterator[Result], portfolio: Optional[Callable[[], PortfolioSummary]] = None
+                 ) -> None:
+        super().__init__(policy, results, portfolio)
+        self.results: Tuple[Result, ...] = tuple(results)
+        self._results = iter(self.results)
+        self.summary  # noqa: B018 - reads every result into the summary now
+
+    def __iter__(self) -> Iterator[Result]:  # type: ignore[override]
+        return iter(self.results)
