@@ -17,7 +17,7 @@ from typing import IO, Iterator, List, Optional
 import attrs
 
 from .diagnostics import PolicyError, render_all
-from .explain import json_value
+from .display import json_value
 from .money import grouped
 from .policy import Policy, load_policy
 from .portfolio import PortfolioContext

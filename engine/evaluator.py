@@ -11,7 +11,8 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, T
 import attrs
 
 from .compiler import ARITHMETIC_ERRORS, Outcome, Plan, record_error_owner
-from .explain import Explanation, explain, json_value
+from .display import json_value
+from .explain import Explanation, explain
 from .money import CONTEXT
 from .records import RecordError, validate
 

@@ -17,6 +17,7 @@ import attrs
 from . import ast
 from .formatter import format_expr
 from .functions import FUNCTIONS
+from .display import json_value, short, shown, truth
 from .money import CONTEXT, grouped, percent, plain, quantity
 from .units import Unit
 
@@ -85,7 +86,7 @@ class Explanation:
         width = max((len(s.name) for s in self.steps), default=10)
         pad = " " * (width + 36)
         for step in self.steps:
-            value = _display(step.value, step.unit, self.currency)
+            value = shown(step.value, step.unit, self.currency)
             where = f"line {step.line}" if step.line else "total"
             if step.kind == "field":
                 lines.append(f"  {step.name:<{width}}  {value:>20}  {where:<9} from the record")
@@ -145,7 +146,7 @@ def _explain(decision) -> Explanation:
         raw = plan.unrounded(figure.name, slots)
         if figure.kind == "total":
             formula = " + ".join(figure.parts) or "0 (none defined)"
-            substituted = " + ".join(_short(plan.figure_value(p, slots), units[p]) for p in figure.parts)
+            substituted = " + ".join(short(plan.figure_value(p, slots), units[p]) for p in figure.parts)
             line = None
         else:
             formula = plan.formulas[figure.name]
@@ -204,53 +205,10 @@ def _share_text(decision, figure, plan) -> str:
         driver = format_expr(figure.expr.driver)
         unit = plan.policy.unit_of(figure.expr.driver)
         value = max(plan.driver_value(figure.name, decision.slots), Decimal(0))  # as it was shared
-        how = (f"{grouped(share.pool)} * {driver} {_short(value, unit)} / "
-               f"{_short(share.total, unit)} (total {driver}{group})")
+        how = (f"{grouped(share.pool)} * {driver} {short(value, unit)} / "
+               f"{short(share.total, unit)} (total {driver}{group})")
     extra = f" + {grouped(plan.policy.rounding.quantum)} remainder unit" if share.remainder else ""
     return f"{how}{extra} = {grouped(share.amount)} [portfolio: {share.context}]"
-
-
-# ---- values as text ---------------------------------------------------------------------
-
-
-def _short(value, unit: Unit) -> str:
-    """A value inside a formula: no currency, a unit only where it helps (31 h)."""
-    if value is None:
-        return "(empty)"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    if unit.kind == "percent":
-        return percent(value)
-    if unit.kind == "money":
-        return grouped(value)
-    if unit.kind == "hours" and not unit.per:
-        return quantity(value) + " h"
-    if unit.kind == "days" and not unit.per:
-        return quantity(value) + " days"
-    return quantity(value)
-
-
-def _display(value, unit: Unit, currency: str) -> str:
-    """A figure in the figures column: money with its currency, rates with what they are per."""
-    text = _short(value, unit)
-    if unit.kind == "money" and value is not None:
-        text += f" {currency}"
-    if unit.per:
-        text += f" per {unit.per}"
-    return text
-
-
-def json_value(value):
-    """A figure as JSON carries it: exact decimal strings, ISO dates."""
-    if isinstance(value, Decimal):
-        return plain(value)
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return value
 
 
 def _value_leaf(plan, slots, with_names: bool):
@@ -258,14 +216,14 @@ def _value_leaf(plan, slots, with_names: bool):
 
     def leaf(node) -> Optional[str]:
         if isinstance(node, ast.Name):
-            value = _short(plan.value(node, slots), plan.policy.unit_of(node)) if plan.evaluated(node) \
+            value = short(plan.value(node, slots), plan.policy.unit_of(node)) if plan.evaluated(node) \
                 else "(not evaluated)"
             return f"{node.name} {value}" if with_names else value
         if isinstance(node, ast.Conditional) and plan.evaluated(node.condition):
             # Show only the branch that was taken, and why.
             held = plan.value(node.condition, slots)
             taken = format_expr(node.then if held else node.otherwise, leaf)
-            return f"{taken} (as {format_expr(node.condition, leaf)} is {_truth(held)})"
+            return f"{taken} (as {format_expr(node.condition, leaf)} is {truth(held)})"
         if isinstance(node, ast.Call):
             return FUNCTIONS[node.function].show([format_expr(a, leaf) for a in node.args])
         return None
@@ -277,10 +235,10 @@ def _side(plan, slots, node) -> str:
     """One side of a comparison: a literal as written, a name with its value, a formula with its result."""
     if plan.is_literal(node):
         return format_expr(node)
-    shown = _short(plan.value(node, slots), plan.policy.unit_of(node))
+    value = short(plan.value(node, slots), plan.policy.unit_of(node))
     if isinstance(node, ast.Name):
-        return f"{node.name} {shown}"
-    return f"{format_expr(node)} = {shown}"
+        return f"{node.name} {value}"
+    return f"{format_expr(node)} = {value}"
 
 
 def _common_unit(plan, *nodes) -> Unit:
@@ -299,15 +257,15 @@ def _describe_test(plan, slots, node):
             if plan.is_literal(side):
                 parts.append(format_expr(side))
             elif plan.evaluated(side) and side_held is not None:
-                text, short = _describe_test(plan, slots, side)
+                text, side_shortfall = _describe_test(plan, slots, side)
                 parts.append(text)
                 if not side_held and shortfall is None:
-                    shortfall = short
+                    shortfall = side_shortfall
         return f" {node.op} ".join(parts), shortfall
     if isinstance(node, ast.Compare):
         left = plan.value(node.left, slots)
         right = plan.value(node.right, slots)
-        text = f"{_side(plan, slots, node.left)} {node.op} {_side(plan, slots, node.right)} is {_truth(held)}"
+        text = f"{_side(plan, slots, node.left)} {node.op} {_side(plan, slots, node.right)} is {truth(held)}"
         return text, _compare_shortfall(node, left, right, _common_unit(plan, node.left, node.right),
                                         plan.policy.currency)
     if isinstance(node, ast.Between):
@@ -317,13 +275,13 @@ def _describe_test(plan, slots, node):
         unit = _common_unit(plan, node.value, node.low, node.high)
         inside = held != node.negated
         text = (f"{_side(plan, slots, node.value)} is {'inside' if inside else 'outside'} "
-                f"{_short(low, unit)} .. {_short(high, unit)}")
+                f"{short(low, unit)} .. {short(high, unit)}")
         shortfall = None
         if not held and not node.negated and isinstance(value, Decimal):
             distance = low - value if value < low else value - high
-            shortfall = _display(distance, unit, plan.policy.currency) + (" under" if value < low else " over")
+            shortfall = shown(distance, unit, plan.policy.currency) + (" under" if value < low else " over")
         return text, shortfall
-    return f"{format_expr(node, _value_leaf(plan, slots, with_names=True))} is {_truth(held)}", None
+    return f"{format_expr(node, _value_leaf(plan, slots, with_names=True))} is {truth(held)}", None
 
 
 def _compare_shortfall(node, left, right, unit: Unit, currency: str) -> Optional[str]:
@@ -337,8 +295,6 @@ def _compare_shortfall(node, left, right, unit: Unit, currency: str) -> Optional
         return None
     if gap == 0:
         return "nothing: the two sides are equal" if node.op in (">", "<") else None
-    return _display(gap, unit, currency)
+    return shown(gap, unit, currency)
 
 
-def _truth(held) -> str:
-    return "true" if held else "false"

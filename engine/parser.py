@@ -215,12 +215,12 @@ def _describe(token: Token) -> str:
 def _stopped_after(error: Exception, *types: str) -> Optional[List[Token]]:
     """The last tokens the parser had read when it stopped, if they are of these types in
     this order: where in a statement the error came (`RANK BY` is right after `rank by`)."""
-    interactive = getattr(error, "interactive_parser", None)
-    if interactive is None:
-        return None
-    read = interactive.parser_state.value_stack[-len(types):]
+    # Lark keeps the tokens read but not yet reduced on the parser state's value stack; if
+    # a future Lark hides it, the message falls back to the general one.
+    state = getattr(getattr(error, "interactive_parser", None), "parser_state", None)
+    read = list(getattr(state, "value_stack", ()))[-len(types):]
     if len(read) == len(types) and all(isinstance(t, Token) and t.type == k for t, k in zip(read, types)):
-        return list(read)
+        return read
     return None
 
 

@@ -9,6 +9,7 @@ import lark
 import pytest
 
 from engine import ast
+from engine import parser as parser_module
 from engine.parser import lark_parser, parse
 
 GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "policy.lark"
@@ -153,3 +154,69 @@ def test_a_new_line_without_operator_is_a_new_statement():
 def test_lines_end_with_crlf():
     policy = parse("measure x = a\r\n  + b\r\nmeasure y = b\r\n")
     assert [s.expr for s in policy.statements] == [ast.Binary("+", a, b), b]
+
+
+# ---- keywords stay out of the tree, and keep the names the parser module uses -----------------
+
+# What a parse tree may still hold: the parts that carry meaning, and the operators the AST keeps.
+MEANINGFUL = {"NAME", "NUMBER", "PERCENT", "CURRENCY", "STRING"}
+KEPT_OPERATORS = {"binary": {"PLUS", "MINUS", "STAR", "SLASH"}, "compare": {"COMPARE", "EQ"}}
+
+EVERYTHING = (
+    'policy "P"\nversion "1"\ncurrency EUR\nrounding half-up to cents per line\nrounding floor to units at end\n'
+    "rank by profit\n"
+    'record customer\n  id text key "Customer number"\n  a money optional default -1 EUR column "A"\n'
+    '  b yes/no default yes\n  c percent default 5%\n  d number default 2\n  e text default "x"\n  f yes/no default no\n'
+    "rates\n  r = 2 EUR per call\n  s = 2% per month\n  t = 3 per order\nparameters\n  p = 1\n"
+    "cost c = a * r - b / 2 + (a)\ncredit d = 5% of a\nmeasure m = -a when b = yes else max(a, 1)\n"
+    "threshold t = a is between 1 and 2 or a is not between 3 and 4 and not a is missing or a is not missing\n"
+    "measure n = a >= 1\n"
+    "cost e = allocate 1 EUR by a within region otherwise equally\ncost f = allocate 1 EUR equally within region\n"
+    "credit g = allocate p by a\n"
+    "credit h = referred 5% of a via referred_by levels 2 decay 50% cap 1 EUR anyway came 0 EUR strict\n"
+    'table pools\n  "north" = 1 EUR\npool centre = 1 EUR over 700 minutes\n'
+    'classify k\n  break-even when a > 0 action "A" reason "R"\n  loss otherwise reason "R"\n'
+)
+
+
+def _tokens_with_parents(tree):
+    for node in tree.iter_subtrees():
+        for child in node.children:
+            if isinstance(child, lark.Token):
+                yield node.data, child
+
+
+def test_keywords_and_punctuation_are_left_out_of_the_tree():
+    tree = lark_parser().parse(EVERYTHING)
+    seen = set()
+    for parent, token in _tokens_with_parents(tree):
+        seen.add(token.type)
+        assert token.type in MEANINGFUL | KEPT_OPERATORS.get(parent, set()), (parent, token)
+    # The example really does use every kind of meaningful token and operator.
+    assert seen == MEANINGFUL | {t for kept in KEPT_OPERATORS.values() for t in kept}
+    assert parse(EVERYTHING).statements  # and the builder reads it all
+
+
+def test_no_anonymous_token_names():
+    # A keyword written inline gets its text as its name ("policy" is POLICY); one whose
+    # name is taken falls back to __ANON_n, which the postlexer and the messages cannot use.
+    for terminal in lark_parser().terminals:
+        assert not terminal.name.startswith("__ANON"), terminal
+        if terminal.pattern.type == "str" and terminal.pattern.value.isalpha():
+            expected = "CURRENCY_KW" if terminal.pattern.value == "currency" else terminal.pattern.value.upper()
+            assert terminal.name == expected
+
+
+def test_the_parser_module_names_only_tokens_of_the_grammar():
+    # A renamed token would silently switch off line joining or a message, so check the names.
+    names = {t.name for t in lark_parser().terminals} | {"$END"}
+    used = (parser_module._CONTINUES_AFTER | parser_module._CONTINUES_BEFORE | parser_module._STATEMENT_STARTS
+            | set(parser_module._TOKEN_WORDS))
+    assert used - names == set()
+
+
+def test_statement_starts_are_exactly_the_first_words_of_statements():
+    starts = set(lark_parser().parse_interactive("").accepts()) - {"$END"}
+    assert starts == parser_module._STATEMENT_STARTS
+    words = {t.pattern.value for t in lark_parser().terminals if t.name in starts}
+    assert words == set(parser_module._STATEMENT_WORDS)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+import attrs
+import lark
 import pytest
 
 from engine import ast
@@ -32,14 +34,53 @@ def errors(source: str) -> tuple:
 
 def test_headers():
     policy = parse('policy "Standard customer profitability"\nversion "2026.1"\ncurrency EUR\n'
-                   "rounding half-up to cents per line\nrounding floor to units at end\n")
+                   "rounding half-up to cents per line\nrounding floor to units at end\nrank by profit\n")
     assert policy.statements == (
         ast.Header("policy", "Standard customer profitability"),
         ast.Header("version", "2026.1"),
         ast.Header("currency", "EUR"),
         ast.Rounding("half-up", "cents", "per line"),
         ast.Rounding("floor", "units", "at end"),
+        ast.Header("rank", "profit"),
     )
+
+
+def test_rank_by_names_the_bottom_line():
+    header = one("  rank   by  net_profit  # the bottom line\n")
+    assert header == ast.Header("rank", "net_profit")
+    assert (header.span.line, header.span.column) == (1, 3)
+    # `by` at the start of a line continues the line above, as in an allocation.
+    assert one("rank\n  by profit\n") == ast.Header("rank", "profit")
+
+
+def test_rank_is_reserved():
+    (diagnostic,) = errors("measure rank = 1\n")
+    assert "'rank' is a reserved word" in diagnostic.message
+
+
+@pytest.mark.parametrize("source, column, message, help_text", [
+    ("rank profit\n", 6, "expected 'by' here, not 'profit'", "`rank by profit`"),
+    ("rank\n", 5, "expected 'by' here, not the end of the line", "`rank by profit`"),
+    ("record c\n  rank money\n", 8, "expected 'by' here, not 'money'", "'rank' is a reserved word"),
+    ("rank by\n", 6, "this line ends too early", "name the figure that ranks customers"),
+    ("rank by", 6, "this line ends too early", "name the figure that ranks customers"),
+    ("rank by 5\n", 9, "unexpected '5'", "name the figure that ranks customers"),
+    ('rank by "profit"\n', 9, "unexpected '\"profit\"'", "without quotes"),
+    ("rank by by\n", 9, "'by' is a reserved word", "'by_'"),
+    ("rank by profit - tax\n", 16, "unexpected '-' after `rank by profit`", "define a measure"),
+    ("rank by profit, revenue\n", 15, "unexpected ',' after `rank by profit`", "one figure"),
+])
+def test_rank_mistakes(source, column, message, help_text):
+    (diagnostic,) = errors(source)
+    assert diagnostic.code == "syntax"
+    assert diagnostic.message == message
+    assert help_text in diagnostic.help
+    assert diagnostic.span.column == column
+
+
+def test_rank_mistake_does_not_hide_the_next_statement():
+    diagnostics = errors("rank by\nmeasure x = 1 2\n")
+    assert [d.span.line for d in diagnostics] == [1, 2]
 
 
 # ---- the record -------------------------------------------------------------------------
@@ -389,6 +430,9 @@ BROKEN = {
     "default without value": "record c\n  a money default\n",
     "field after classify": "classify k\n  a otherwise\n  b text key\n",
     "number as name": "measure 1x = 2\n",
+    "rank without by": "rank profit\n",
+    "rank without figure": "rank by\n",
+    "rank by a formula": "rank by profit - tax\n",
 }
 
 
@@ -588,3 +632,27 @@ def test_parse_error_renders_with_file_and_position():
     assert text.startswith("costs.policy:1:15: error[syntax]:")
     assert "   1 | measure x = 1 2\n" in text
     assert text.endswith("1 error, 0 warnings")
+
+
+# ---- nothing of Lark leaves the parser ----------------------------------------------------
+
+def _values(node):
+    """Every value held anywhere in an AST node, depth first."""
+    yield node
+    if attrs.has(type(node)):
+        for field in attrs.fields(type(node)):
+            yield from _values(getattr(node, field.name))
+    elif isinstance(node, tuple):
+        for item in node:
+            yield from _values(item)
+
+
+def test_no_lark_tree_or_token_leaves_the_parser():
+    from test_grammar import EVERYTHING
+
+    policy = parse(EVERYTHING)
+    kinds = {type(value) for value in _values(policy)}
+    assert not any(issubclass(kind, (lark.Token, lark.Tree)) for kind in kinds)
+    assert str in kinds  # names and texts are plain strings, not Tokens (a str subclass)
+    assert {type(s) for s in policy.statements} >= {
+        ast.Header, ast.Rounding, ast.Record, ast.Constants, ast.Definition, ast.Table, ast.Pool, ast.Classification}

@@ -89,6 +89,7 @@ fields = st.builds(
 headers = st.one_of(
     st.builds(ast.Header, st.sampled_from(["policy", "version"]), texts),
     st.builds(ast.Header, st.just("currency"), currencies),
+    st.builds(ast.Header, st.just("rank"), names),  # `rank by NAME`
     st.builds(ast.Rounding, labels, labels,
               st.one_of(names.map("per {}".format), st.tuples(names, names).map(" ".join))),
 )
@@ -304,6 +305,15 @@ def test_canonical_text_of_a_small_policy():
         '          action "Keep"\n'
         "  bad-one otherwise\n"
     )
+
+
+def test_rank_is_written_among_the_headers():
+    source = 'policy "P"\ncurrency EUR\nrounding half-up to cents per line\nrank  by   profit\nmeasure profit = 1 EUR\n'
+    policy = parse(source)
+    assert policy.statements[3] == ast.Header("rank", "profit")
+    assert format_policy(policy) == (
+        'policy "P"\ncurrency EUR\nrounding half-up to cents per line\nrank by profit\n\nmeasure profit = 1 EUR\n')
+    assert parse(format_policy(policy)) == policy
 
 
 def test_portfolio_and_referral_statements_round_trip():
