@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "examples"))
 
 from engine import RecordError, load_policy  # noqa: E402
-from engine.checker import AllocationSpec, ReferralSpec  # noqa: E402
+from engine.checked import AllocationSpec, ReferralSpec  # noqa: E402
 from engine.formatter import format_expr  # noqa: E402
 from engine.portfolio import evaluate_portfolio as _stages_then_results  # noqa: E402
 from engine.records import read_records  # noqa: E402

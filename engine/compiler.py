@@ -82,6 +82,7 @@ class Plan:
     driver_slot: Dict[str, int]  # allocation name → slot of its driver value
     pool_uses: Tuple["PoolUseSlots", ...]  # where each capacity pool is charged
     outcome_tables: Tuple[Tuple[int, Tuple[Outcome, ...]], ...]  # (slot of rule index, outcome per rule)
+    portfolio_figures: Dict[str, int]  # each portfolio figure's name → its index in a decision's shares
 
     @property
     def stages(self) -> Tuple[Segment, ...]:
@@ -216,6 +217,7 @@ class _Compiler(ast.Visitor[str]):
                            if f.kind not in ("rate", "pool") and f.name in self.figure_slot),
             rules=tuple((c.name, c.rules) for c in policy.classifications),
             driver_slot=self.driver_slot, pool_uses=self.capacity_uses(),
+            portfolio_figures={spec.name: index for index, spec in enumerate(policy.allocations)},
             key_column=next((f.column for f in policy.fields if f.name == policy.key), policy.key),
             outcome_tables=tuple(
                 (self.class_slot[c.name], tuple(Outcome(c.name, r.label, n, r.span.line, r.action, r.reason)
@@ -259,10 +261,21 @@ class _Compiler(ast.Visitor[str]):
         """An allocation's driver (and came-anyway value), which the portfolio pass shares out by."""
         self.owner = Owner(f"the driver of {figure.kind} '{figure.name}'", figure.span)
         expr = figure.expr
-        for key, node in ((figure.name, getattr(expr, "driver", None) or getattr(expr, "value", None)),
-                          (figure.name + " anyway", getattr(expr, "anyway", None))):
-            if node is not None:
-                self.driver_slot[key] = self.slot(self.expr(node))
+        nodes = ((figure.name, getattr(expr, "driver", None) or getattr(expr, "value", None)),
+                 (figure.name + " anyway", getattr(expr, "anyway", None)))
+
+        def compute() -> None:
+            for key, node in nodes:
+                if node is not None:
+                    self.driver_slot[key] = self.slot(self.expr(node))
+
+        if isinstance(expr, ast.Referral):  # only a referred customer brings its referrer anything
+            self.emit(f"if {self.names[expr.via]} is not None:")
+            self.branch(compute)
+            if self.lines[-1].lstrip().startswith("if "):  # the value is a figure computed already
+                del self.lines[-1], self.owners[-1]
+        else:
+            compute()
         self.owner = None
 
     def capacity_uses(self) -> Tuple[PoolUseSlots, ...]:
@@ -444,9 +457,10 @@ class _Compiler(ast.Visitor[str]):
         self.indent -= 1
 
 
-def record_error_owner(plan: Plan, traceback) -> Tuple[Optional[Owner], bool]:
-    """Which figure or rule was being computed when a record's evaluation failed, and whether
-    the failing line of generated code read an empty value (None)."""
+def record_error_owner(plan: Plan, traceback) -> Tuple[Optional[Owner], Optional[Tuple[int, ...]]]:
+    """Which figure or rule was being computed when a record's evaluation failed, and the
+    slots holding an empty value (None) that the failing line of generated code read
+    (None when the failure was not in generated code)."""
     codes = {segment.function.__code__: segment for segment in plan.segments}
     while traceback is not None:
         segment = codes.get(traceback.tb_frame.f_code)
@@ -457,10 +471,10 @@ def record_error_owner(plan: Plan, traceback) -> Tuple[Optional[Owner], bool]:
             text = lines[line - 1] if 0 < line <= len(lines) else ""
             frame = traceback.tb_frame.f_locals
             read = re.sub(r"^\s*v\d+ = ", "", text)  # what the line reads, not the slot it assigns
-            empty = any(frame.get(name, 0) is None for name in re.findall(r"\bv\d+\b", read))
+            empty = tuple(int(name[1:]) for name in re.findall(r"\bv\d+\b", read) if frame.get(name, 0) is None)
             return owner, empty
         traceback = traceback.tb_next
-    return None, False
+    return None, None
 
 
 ARITHMETIC_ERRORS = (decimal.DivisionByZero, decimal.InvalidOperation, decimal.Overflow, TypeError, AttributeError)

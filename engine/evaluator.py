@@ -54,6 +54,10 @@ class Decision:
         slots = self.slots
         return {name: slots[slot] for name, slot in self.plan.reported}
 
+    def share(self, name: str) -> Any:
+        """Its share of the portfolio figure (pooled cost, referral credit) `name`."""
+        return self.shares[self.plan.portfolio_figures[name]]
+
     @property
     def shares(self) -> tuple:
         """Its Share (or ReferralShare) of each of the policy's allocations; () if it has none."""
@@ -163,7 +167,8 @@ def arithmetic_error(plan: Plan, error: Exception, values: tuple, row, record_id
     kind = None
     if isinstance(error, (TypeError, AttributeError)):
         if empty_read:
-            empty = [spec.name for spec, value in zip(plan.fields, values) if value is None]
+            read = [plan.fields[slot].name for slot in empty_read if slot < len(plan.fields)]
+            empty = read or [spec.name for spec, value in zip(plan.fields, values) if value is None]
             problem = ("uses an optional field that this record leaves empty"
                        + (f" ({', '.join(empty)})" if empty else ""))
             hint = "; give the field a default, or test it with `is missing`"

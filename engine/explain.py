@@ -152,10 +152,8 @@ def _explain(decision) -> Explanation:
             formula = plan.formulas[figure.name]
             substituted = format_expr(figure.expr, leaf)
             line = figure.span.line
-            if isinstance(figure.expr, ast.Allocate):
-                substituted = _share_text(decision, figure, plan)
-            elif isinstance(figure.expr, ast.Referral):
-                substituted = _referral_text(decision, figure, plan)
+            if figure.name in plan.portfolio_figures:  # its kind says where its share came from
+                substituted = decision.share(figure.name).explain(decision)
         unrounded = raw if raw is not None and raw != value else None
         steps.append(Step(figure.name, figure.kind, value, figure.unit, formula, substituted or None, line, unrounded))
     tests: List[RuleTest] = []
@@ -172,43 +170,6 @@ def _explain(decision) -> Explanation:
     credit_note = ("counted: " + ", ".join(credits)) if credits else "not counted (this policy defines no credits)"
     return Explanation(decision.id, decision.row, policy.name, policy.filename, policy.currency,
                        str(policy.rounding), credit_note, decision.outcomes, tuple(steps), tuple(tests))
-
-
-def _share_of(decision, name: str):
-    """This decision's share of one portfolio figure."""
-    return decision.shares[next(i for i, a in enumerate(decision.plan.policy.allocations) if a.name == name)]
-
-
-def _referral_text(decision, figure, plan) -> str:
-    """Which referred customers brought how much, level by level."""
-    share = _share_of(decision, figure.name)
-    parts = [f"{c.id} {grouped(c.value)}" + (" (came anyway)" if c.anyway else "")
-             + (f" x {percent(c.weight)}" if c.weight != 1 else "") + f" [level {c.level}]"
-             for c in share.contributions]
-    text = " + ".join(parts) if parts else (
-        "no referred customers" if not share.amount else "as credited in the stored portfolio context")
-    if share.capped:
-        text += f", capped at {grouped(share.amount)}"
-    for note in share.notes:
-        text += f"; note: {note}"
-    return f"{text} = {grouped(share.amount)} [portfolio: {share.context}]"
-
-
-def _share_text(decision, figure, plan) -> str:
-    """pool × driver / portfolio total, with the totals named and where they came from."""
-    share = _share_of(decision, figure.name)
-    group = f" of {figure.expr.within} \"{share.group}\"" if figure.expr.within else ""
-    if share.basis != "driver":
-        why = "equal shares" if share.basis == "equal" else "drivers add up to zero: equal shares"
-        how = f"{grouped(share.pool)} / {quantity(share.total)} customers{group} ({why})"
-    else:
-        driver = format_expr(figure.expr.driver)
-        unit = plan.policy.unit_of(figure.expr.driver)
-        value = max(plan.driver_value(figure.name, decision.slots), Decimal(0))  # as it was shared
-        how = (f"{grouped(share.pool)} * {driver} {short(value, unit)} / "
-               f"{short(share.total, unit)} (total {driver}{group})")
-    extra = f" + {grouped(plan.policy.rounding.quantum)} remainder unit" if share.remainder else ""
-    return f"{how}{extra} = {grouped(share.amount)} [portfolio: {share.context}]"
 
 
 def _value_leaf(plan, slots, with_names: bool):

@@ -255,3 +255,32 @@ def test_every_unit_an_explanation_shows_is_the_checkers(path, data):
             continue
         for step in result.explain().steps:
             assert step.unit == units[step.name], step.name
+
+
+REFERRALS = """policy "word of mouth"
+currency EUR
+record c
+  id          text key
+  revenue     money
+  bonus       money optional
+  referred_by text optional
+credit word = referred 10% of bonus via referred_by
+measure profit = revenue + credits
+classify k
+  any otherwise
+"""
+
+
+def test_a_customer_nobody_referred_needs_no_value_to_bring():
+    """C-1 referred C-2 and has no bonus: it brings no referrer anything, so it is decided."""
+    results = list(load_policy(REFERRALS).run([
+        {"id": "C-1", "revenue": "10.00", "bonus": "", "referred_by": ""},
+        {"id": "C-2", "revenue": "10.00", "bonus": "50.00", "referred_by": "C-1"}]))
+    assert [r.figures["word"] for r in results] == [D("5.00"), D("0.00")]
+
+
+def test_an_empty_field_message_names_only_the_fields_the_formula_read():
+    policy = load_policy(REFERRALS.replace("credit word = referred 10% of bonus via referred_by\n",
+                                           "cost loyalty = 10% of bonus\n"))
+    (error,) = list(policy.run([{"id": "C-1", "revenue": "10.00", "bonus": "", "referred_by": ""}]))
+    assert "leaves empty (bonus) in cost 'loyalty'" in error.message
