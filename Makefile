@@ -21,6 +21,7 @@ demo: $(STAMP)
 	@echo "portfolio report written to out/report.html"
 
 test: $(STAMP)
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

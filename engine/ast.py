@@ -29,11 +29,11 @@ class Span:
 NOWHERE = Span(0, 0, 0, 0)
 
 
-def _span() -> "attrs.Attribute":
+def _span() -> Any:
     return attrs.field(default=NOWHERE, eq=False, repr=False, kw_only=True)
 
 
-def _nid() -> "attrs.Attribute":
+def _nid() -> Any:
     """A node's identity within its checked policy (see `numbered`); -1 until numbered."""
     return attrs.field(default=-1, eq=False, repr=False, kw_only=True)
 
@@ -432,11 +432,16 @@ class Visitor(Generic[T]):
     class without its own method goes to `generic_visit`. Methods are found once per class."""
 
     def visit(self, node: "Expr", *args: Any) -> T:
-        method = self._methods.get(type(node)) if hasattr(self, "_methods") else None
+        cls = type(self)
+        table = cls.__dict__.get("_visit_methods")
+        if table is None:  # each subclass its own table, filled as node classes are met
+            table = {}
+            setattr(cls, "_visit_methods", table)
+        method = table.get(type(node))
         if method is None:
-            method = getattr(type(self), "visit_" + type(node).__name__, None) or type(self).generic_visit
-            self.__dict__.setdefault("_methods", {})[type(node)] = method
-        return method(self, node, *args)  # type: ignore[no-any-return]
+            method = getattr(cls, "visit_" + type(node).__name__, None) or cls.generic_visit
+            table[type(node)] = method
+        return method(self, node, *args)
 
     def generic_visit(self, node: "Expr", *args: Any) -> T:
         raise TypeError(f"{type(self).__name__} has no visit_{type(node).__name__}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import decimal
 from decimal import Decimal
-from typing import Dict, List, Optional, Sequence, Set
+from typing import Callable, Dict, List, Optional, Sequence, Set
 
 import attrs
 
@@ -17,7 +17,7 @@ from .currencies import ISO_4217
 from .diagnostics import WARNING, Diagnostic, PolicyError, did_you_mean
 from .checked import (
     DEFAULT_ROUNDING, ROUNDING_MODES, ROUNDING_SCOPES, ROUNDING_UNITS, AllocationSpec, CheckedClassification,
-    CheckedPolicy, FieldSpec, Figure, PoolSpec, ReferralSpec, RoundingRule,
+    CheckedPolicy, FieldSpec, Figure, PoolSpec, PortfolioSpec, ReferralSpec, RoundingRule,
 )
 from .formatter import format_expr
 from .functions import FUNCTIONS, ArgumentError
@@ -48,7 +48,7 @@ class _Checker:
         self.kinds: Dict[str, str] = {}  # name → field/rate/cost/.../total/classification
         self.spans: Dict[str, ast.Span] = {}
         self.currency = "EUR"
-        self.allocations: List[AllocationSpec] = []
+        self.allocations: List[PortfolioSpec] = []
         self.tables: Dict[str, Dict[str, Decimal]] = {}
         self.pools: List[PoolSpec] = []
         self.reach: Dict[str, frozenset] = {}
@@ -203,7 +203,8 @@ class _Checker:
             return literal.amount
         if isinstance(literal, ast.Percent):
             return literal.value / 100
-        if kind in ("count",) and (literal.value != literal.value.to_integral_value() or literal.value < 0):
+        assert isinstance(literal, (ast.Number, ast.Text, ast.YesNo))  # the literal fits the type, as checked above
+        if kind == "count" and isinstance(literal, ast.Number) and (literal.value != literal.value.to_integral_value() or literal.value < 0):
             self.report("bad-default", f"the default of count field '{field.name}' must be a whole number, 0 or more",
                         literal.span, "write e.g. `default 0`")
         return literal.value
@@ -239,11 +240,11 @@ class _Checker:
         """A capacity pool becomes a rate (amount / volume); the pool itself is kept for the report."""
         amount = pool.amount.amount if isinstance(pool.amount, ast.Money) else None
         volume = pool.volume.value if isinstance(pool.volume, ast.Number) else None
-        if amount is None:
+        if isinstance(pool.amount, ast.Money):
+            self.check_money_currency(pool.amount)
+        else:
             self.report("pool-amount", "a pool's amount must be written as money, e.g. `560,000 EUR`",
                         pool.amount.span, "write the amount with its currency")
-        else:
-            self.check_money_currency(pool.amount)
         if volume is None or volume <= 0:
             self.report("pool-volume", "a pool's practical volume must be a number above zero", pool.volume.span,
                         "write e.g. `over 700,000 minutes`")
@@ -328,6 +329,7 @@ class _Checker:
 
     def allocation(self, definition: ast.Definition) -> None:
         allocate = definition.expr
+        assert isinstance(allocate, (ast.Allocate, ast.Referral))
         uses = {ref.name for ref in names_in(definition.expr)}
         used = uses.union(*(self.reach.get(n, ()) for n in uses))
         earlier = [a.stage for a in self.allocations if a.name in used]
@@ -566,10 +568,11 @@ class _Checker:
                         expr.left.span, f"write `{value}%`" + (f", or `{format((value * 100).normalize(), 'f')}%` if {value} is a fraction"
                                                                  if value < 1 else ""))
             raise _Unknown()
-        operation = {"+": units.add, "-": units.add, "*": units.multiply, "/": units.divide,
-                     "of": units.share_of}[expr.op]
         try:
-            return operation(left, right, expr.op) if expr.op in "+-" else operation(left, right)
+            if expr.op in "+-":
+                return units.add(left, right, expr.op)
+            operation = {"*": units.multiply, "/": units.divide, "of": units.share_of}[expr.op]
+            return operation(left, right)
         except UnitError as error:
             raise self._unit_error(error, expr.span)
 
@@ -630,8 +633,7 @@ class _Checker:
                             (format(value.normalize(), "f") + "%", f"{value} percent")]
                 if abs(value) > 1:
                     readings.reverse()
-                shown = [(format_expr(expr, lambda n, text=text: text if n is node else None), means)
-                         for text, means in readings]
+                shown = [(format_expr(expr, _replacing(node, text)), means) for text, means in readings]
                 self.report("percent-literal", f"{value} next to a percentage is ambiguous", node.span,
                             f"write `{shown[0][0]}` ({shown[0][1]}), or `{shown[1][0]}` ({shown[1][1]})")
 
@@ -741,6 +743,11 @@ def _hint(word: str, candidates, otherwise: str) -> str:
     # Three-letter codes differ by a third when one letter is wrong: accept that.
     guess = did_you_mean(word, candidates, cutoff=0.6 if len(word) <= 3 else 0.75)
     return f"did you mean '{guess}'?" if guess else otherwise
+
+
+def _replacing(node: ast.Expr, text: str) -> Callable[[ast.Expr], Optional[str]]:
+    """A formatter leaf that writes `text` for one node."""
+    return lambda other: text if other is node else None
 
 
 def _text_at(source: str, span: ast.Span) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import decimal
 import re
 from decimal import Decimal
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 import attrs
 
@@ -52,7 +52,7 @@ class Segment:
     portfolio pass can stop where its drivers are known and the next pass resume there."""
 
     number: int  # 1-based
-    function: object  # (slots so far, amounts of `reads`) -> slots so far + this segment's
+    function: Callable[[tuple, tuple], tuple]  # (slots so far, amounts of `reads`) -> slots so far + this segment's
     source: str
     owners: Tuple[Optional[Owner], ...]  # line number of the generated code → what it computes
     allocations: Tuple[int, ...]  # indexes into policy.allocations whose drivers it ends with; () for the last
@@ -103,7 +103,7 @@ class Plan:
     def is_literal(self, node: ast.Expr) -> bool:
         return node.nid in self.constant_of
 
-    def value(self, node: ast.Expr, slots: tuple) -> object:
+    def value(self, node: ast.Expr, slots: tuple) -> Any:
         """The value a node had in the evaluation that filled `slots`; None if it was not reached."""
         nid = node.nid
         if nid in self.constant_of:
@@ -111,14 +111,14 @@ class Plan:
         slot = self.slot_of.get(nid)
         return slots[slot] if slot is not None and slot < len(slots) else None
 
-    def figure_value(self, name: str, slots: tuple) -> object:
+    def figure_value(self, name: str, slots: tuple) -> Any:
         """The final (rounded) value of a field, figure or classification label."""
         return slots[self.figure_slot[name]]
 
-    def unrounded(self, name: str, slots: tuple) -> object:
+    def unrounded(self, name: str, slots: tuple) -> Any:
         return slots[self.raw_slot[name]]
 
-    def driver_value(self, name: str, slots: tuple) -> object:
+    def driver_value(self, name: str, slots: tuple) -> Any:
         """The driver an allocation shared its pool by, for this record."""
         return slots[self.driver_slot[name]]
 
@@ -154,7 +154,7 @@ class _Compiler(ast.Visitor[str]):
         self.slots = 0
         self.conditional_slots: List[int] = []
         self.constants: Dict[str, object] = {}
-        self.constant_names: Dict[Tuple[type, object], str] = {}
+        self.constant_names: Dict[Tuple[type, object, str], str] = {}
         self.slot_of: Dict[int, int] = {}
         self.constant_of: Dict[int, object] = {}
         self.names: Dict[str, str] = {}  # policy name → code reference
@@ -197,7 +197,7 @@ class _Compiler(ast.Visitor[str]):
             slot = self.new_slot()
             self.names[field.name] = f"v{slot}"
             self.figure_slot[field.name] = slot
-        segments = []
+        segments: List[Segment] = []
         passes = sorted({a.stage for a in policy.allocations})
         for number in passes:
             targets = tuple(i for i, a in enumerate(policy.allocations) if a.stage == number)
@@ -249,12 +249,12 @@ class _Compiler(ast.Visitor[str]):
         tail = f"    return slots + ({new},)" if new else "    return slots"
         source = "\n".join(["def evaluate(slots, shares):"] + head + self.lines + [tail]) + "\n"
         owners = [None, None] + [None] * len(head) + self.owners  # line numbers are 1-based
-        namespace: Dict[str, object] = {"__builtins__": {"min": min, "max": max, "abs": abs}}
+        namespace: Dict[str, object] = {"__builtins__": {}}  # functions come from the registry, as F_<name>
         namespace.update(self.constants)
         filename = "<policy plan>" if count == 1 else f"<policy plan, part {number} of {count}>"
         exec(compile(source, filename, "exec"), namespace)  # our generated code only: see the module docstring
         used = sorted({int(n) for n in re.findall(r"\bv(\d+)\b", "\n".join(self.lines)) if int(n) < start})
-        return Segment(number, namespace["evaluate"], source, tuple(owners), targets, tuple(self.reads),
+        return Segment(number, cast(Callable[[tuple, tuple], tuple], namespace["evaluate"]), source, tuple(owners), targets, tuple(self.reads),
                        start, self.slots, tuple(used))
 
     def drivers(self, figure: Figure) -> None:

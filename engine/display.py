@@ -13,7 +13,7 @@ from .money import grouped, percent, plain, quantity
 from .units import Unit
 
 
-def short(value, unit: Unit) -> str:
+def short(value: Any, unit: Unit) -> str:
     """A value inside a formula: no currency, a unit only where it helps (31 h)."""
     if value is None:
         return "(empty)"
@@ -34,7 +34,7 @@ def short(value, unit: Unit) -> str:
     return quantity(value)
 
 
-def shown(value, unit: Unit, currency: str) -> str:
+def shown(value: Any, unit: Unit, currency: str) -> str:
     """A figure in the figures column: money with its currency, rates with what they are per."""
     text = short(value, unit)
     if unit.kind == "money" and value is not None:
@@ -44,7 +44,7 @@ def shown(value, unit: Unit, currency: str) -> str:
     return text
 
 
-def json_value(value):
+def json_value(value: Any) -> Any:
     """A figure as JSON carries it: exact decimal strings, ISO dates."""
     if isinstance(value, Decimal):
         return plain(value)

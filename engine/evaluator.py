@@ -122,6 +122,7 @@ def decide(plan: Plan, values: tuple, record_id: Optional[str], row: Optional[in
         for segment in segments:
             slots = segment.function(slots, tuple([amounts[i] for i in segment.reads]))
             for index in segment.allocations:
+                assert share_of is not None  # checked above: a portfolio policy needs it
                 share = share_of(index, slots)
                 if isinstance(share, str):
                     raise RecordError(share, row=row, id=record_id)
@@ -157,7 +158,8 @@ def _signals(error: Exception, signal: type) -> bool:
         isinstance(arg, list) and signal in arg for arg in getattr(error, "args", ()))
 
 
-def arithmetic_error(plan: Plan, error: Exception, values: tuple, row, record_id) -> RecordError:
+def arithmetic_error(plan: Plan, error: Exception, values: tuple, row: Optional[int],
+                     record_id: Optional[str]) -> RecordError:
     """The RecordError for a failure in the generated code: what failed, on which policy line, and how to fix it.
 
     A TypeError or AttributeError is the data's fault only when the failing line read an empty

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import decimal
 from decimal import Decimal
-from typing import List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
 import attrs
 
@@ -20,6 +20,10 @@ from .functions import FUNCTIONS
 from .display import json_value, short, shown, truth
 from .money import CONTEXT, grouped, percent, plain, quantity
 from .units import Unit
+
+if TYPE_CHECKING:
+    from .compiler import Plan
+    from .evaluator import Decision
 
 
 @attrs.frozen
@@ -126,12 +130,12 @@ class Explanation:
         }
 
 
-def explain(decision) -> Explanation:
+def explain(decision: "Decision") -> Explanation:
     with decimal.localcontext(CONTEXT):  # "short by" arithmetic, whatever the caller's settings
         return _explain(decision)
 
 
-def _explain(decision) -> Explanation:
+def _explain(decision: "Decision") -> Explanation:
     plan = decision.plan
     slots = decision.slots
     policy = plan.policy
@@ -172,10 +176,10 @@ def _explain(decision) -> Explanation:
                        str(policy.rounding), credit_note, decision.outcomes, tuple(steps), tuple(tests))
 
 
-def _value_leaf(plan, slots, with_names: bool):
+def _value_leaf(plan: "Plan", slots: tuple, with_names: bool) -> Callable[[ast.Expr], Optional[str]]:
     """Replace each name by its value ("revenue 12,400.00" when `with_names`)."""
 
-    def leaf(node) -> Optional[str]:
+    def leaf(node: ast.Expr) -> Optional[str]:
         if isinstance(node, ast.Name):
             value = short(plan.value(node, slots), plan.policy.unit_of(node)) if plan.evaluated(node) \
                 else "(not evaluated)"
@@ -192,7 +196,7 @@ def _value_leaf(plan, slots, with_names: bool):
     return leaf
 
 
-def _side(plan, slots, node) -> str:
+def _side(plan: "Plan", slots: tuple, node: ast.Expr) -> str:
     """One side of a comparison: a literal as written, a name with its value, a formula with its result."""
     if plan.is_literal(node):
         return format_expr(node)
@@ -202,13 +206,13 @@ def _side(plan, slots, node) -> str:
     return f"{format_expr(node)} = {value}"
 
 
-def _common_unit(plan, *nodes) -> Unit:
+def _common_unit(plan: "Plan", *nodes: ast.Expr) -> Unit:
     """The unit two or more compared values share: a bare number takes the others' unit."""
     found = [plan.policy.unit_of(n) for n in nodes]
     return next((u for u in found if not u.literal), found[0])
 
 
-def _describe_test(plan, slots, node):
+def _describe_test(plan: "Plan", slots: tuple, node: ast.Expr) -> Tuple[str, Optional[str]]:
     """(what was tested, with values; how far it was from holding) for a condition."""
     held = plan.value(node, slots)
     if isinstance(node, ast.Logical):
@@ -245,7 +249,7 @@ def _describe_test(plan, slots, node):
     return f"{format_expr(node, _value_leaf(plan, slots, with_names=True))} is {truth(held)}", None
 
 
-def _compare_shortfall(node, left, right, unit: Unit, currency: str) -> Optional[str]:
+def _compare_shortfall(node: ast.Compare, left: Any, right: Any, unit: Unit, currency: str) -> Optional[str]:
     """How far a comparison was from holding, in the unit the checker gave its sides."""
     if not (isinstance(left, Decimal) and isinstance(right, Decimal)):
         return None

@@ -11,7 +11,7 @@ import threading
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Any, Iterator, List, Optional
 
 import lark
 from lark import Token, Tree
@@ -110,7 +110,7 @@ _parser: Optional[lark.Lark] = None
 
 
 def _grammar_text() -> str:
-    packaged = resources.files("engine").joinpath("grammar", "policy.lark")
+    packaged = resources.files("engine") / "grammar" / "policy.lark"
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
     # Running from a checkout: the grammar lives at the top of the repository.
@@ -160,7 +160,7 @@ def parse(source: str, filename: str = "<policy>") -> ast.Policy:
     if too_deep:
         raise PolicyError([too_deep], source)
     builder = _Builder(filename)
-    statements = tuple(builder.statement(child) for child in tree.children)
+    statements = tuple(builder.statement(child) for child in tree.children if isinstance(child, Tree))
     if builder.diagnostics:
         raise PolicyError(builder.diagnostics, source)
     return ast.Policy(statements, filename=filename, source=source)
@@ -226,7 +226,8 @@ def _stopped_after(error: Exception, *types: str) -> Optional[List[Token]]:
 
 def _syntax_diagnostic(error: Exception, text: str, filename: str) -> Diagnostic:
     if isinstance(error, lark.exceptions.UnexpectedCharacters):
-        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
+        position = error.pos_in_stream or 0
+        char = text[position] if position < len(text) else ""
         span = ast.Span(error.line, error.column, error.line, error.column + 1)
         help_text = {
             "%": "write a percentage without a space, as in `5%`",
@@ -321,7 +322,7 @@ def _too_deep(tree: Tree, filename: str) -> Optional[Diagnostic]:
 
 def _span_of(item) -> ast.Span:
     if isinstance(item, Token):
-        return ast.Span(item.line, item.column, item.end_line, item.end_column)
+        return ast.Span(item.line or 0, item.column or 0, item.end_line or 0, item.end_column or 0)
     meta = item.meta
     return ast.Span(meta.line, meta.column, meta.end_line, meta.end_column)
 
@@ -372,7 +373,7 @@ class _Builder:
     def s_record(self, name, *fields, span):
         return ast.Record(name.value, tuple(self.field(f) for f in fields), span=span)
 
-    def field(self, tree: Tree) -> ast.Field:
+    def field(self, tree: Any) -> ast.Field:
         name, type_tree, *options = tree.children
         values: dict = {}
         for option in options:
@@ -391,7 +392,7 @@ class _Builder:
         type_name = "yes/no" if type_tree.data == "yes_no_type" else type_tree.children[0].value
         return ast.Field(name.value, type_name, span=_span_of(tree), **values)
 
-    def literal(self, tree: Tree):
+    def literal(self, tree: Any):
         span = _span_of(tree)
         kind = tree.data
         if kind == "number_literal":
@@ -409,7 +410,7 @@ class _Builder:
         return ast.YesNo(kind == "yes_literal", span=span)
 
     @staticmethod
-    def signed(tree: Tree) -> Decimal:
+    def signed(tree: Any) -> Decimal:
         (digits,) = tree.children
         value = _number(digits)
         return -value if tree.data == "negative_number" else value
@@ -458,7 +459,7 @@ class _Builder:
     def s_classify(self, name, *rules, span):
         return ast.Classification(name.value, tuple(self.rule(r) for r in rules), span=span)
 
-    def rule(self, tree: Tree) -> ast.Rule:
+    def rule(self, tree: Any) -> ast.Rule:
         if tree.data == "when_rule":
             label, condition, *texts = tree.children
         else:
@@ -475,7 +476,7 @@ class _Builder:
         return ast.Rule(label_text, self.expr(condition) if condition is not None else None,
                         span=_span_of(tree), **values)
 
-    def label(self, tree: Tree) -> str:
+    def label(self, tree: Any) -> str:
         """A label may contain hyphens (`break-even`, `half-up`), written without spaces."""
         words = tree.children  # the names; the hyphens between them are not in the tree
         text = "-".join(word.value for word in words)

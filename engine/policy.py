@@ -13,7 +13,7 @@ from .checker import check
 from .compiler import Plan, compile_policy
 from .diagnostics import Diagnostic
 from .money import CONTEXT
-from .evaluator import Decision, evaluate, evaluate_rows
+from .evaluator import Decision, ShareOf, evaluate, evaluate_rows
 from .parser import parse
 from .portfolio import PortfolioContext, evaluate_portfolio, share_from_context
 from .records import RecordSource
@@ -28,12 +28,12 @@ class Policy:
     def __init__(self, plan: Plan) -> None:
         self._plan = plan
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if hasattr(self, "_plan"):
             raise AttributeError("a Policy is immutable")
         object.__setattr__(self, name, value)
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> None:
         raise AttributeError("a Policy is immutable")
 
     @property
@@ -41,7 +41,7 @@ class Policy:
         return self._plan.policy.name
 
     @property
-    def version(self):
+    def version(self) -> Optional[str]:
         return self._plan.policy.version
 
     @property
@@ -136,7 +136,7 @@ class Policy:
         run = self.run(records)
         return KeptRun(self, iter(run), lambda: run.summary.portfolio)
 
-    def _share_of(self, context: PortfolioContext):
+    def _share_of(self, context: PortfolioContext) -> ShareOf:
         plan = self._plan
         return lambda index, slots: share_from_context(plan, context, index, slots)
 
@@ -144,13 +144,13 @@ class Policy:
         return f"<Policy {self.name!r} from {self.filename}>"
 
 
-def _rows(records) -> Iterator[Tuple[int, Any]]:
+def _rows(records: Union[Iterable[Mapping[str, Any]], RecordSource]) -> Iterator[Tuple[int, Any]]:
     if isinstance(records, RecordSource):
         return records.rows()
     return enumerate(records, start=1)
 
 
-def load_policy(source: Union[str, "os.PathLike[str]"], *, filename: str = None) -> Policy:
+def load_policy(source: Union[str, "os.PathLike[str]"], *, filename: Optional[str] = None) -> Policy:
     """Load a policy from a path, or from policy text (any string containing a line break).
 
     Raises PolicyError with every diagnostic when the policy is not valid.

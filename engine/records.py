@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 from decimal import Decimal, InvalidOperation
-from typing import IO, Any, Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import IO, Any, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import attrs
 
@@ -96,7 +96,7 @@ def _decimal(raw: Any, currency: str, kind: str) -> Decimal:
                 value = _amount_text(raw, currency, kind)
     else:
         raise _Invalid()
-    if not value.is_finite() or value.adjusted() >= MAX_CELL or value.as_tuple().exponent < -MAX_CELL:
+    if not value.is_finite() or value.adjusted() >= MAX_CELL or int(value.as_tuple().exponent) < -MAX_CELL:
         raise _Invalid()
     return value
 
@@ -130,7 +130,7 @@ def _amount_text(text: str, currency: str, kind: str) -> Decimal:
     return Decimal(digits.replace(",", ""))
 
 
-def _convert(spec: FieldSpec, raw: Any, currency: str):
+def _convert(spec: FieldSpec, raw: Any, currency: str) -> Any:
     kind = spec.kind
     if kind == "text":
         if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal)):
@@ -168,13 +168,13 @@ def _is_blank(raw: Any) -> bool:
 
 
 def validate(mapping: Mapping[str, Any], fields: Sequence[FieldSpec], key: str, currency: str,
-             row: Optional[int] = None) -> Tuple[tuple, str]:
+             row: Optional[int] = None) -> Tuple[tuple, Optional[str]]:
     """The record's values in field order, and its id; raise RecordError if a value is bad."""
     if mapping.__class__ is not dict and not isinstance(mapping, Mapping):
         raise RecordError(f"a record must be an object of field values, not {type(mapping).__name__}", row=row)
     record_id = mapping.get(key)
     record_id = None if _is_blank(record_id) else str(record_id).strip()
-    values = []
+    values: List[Any] = []
     append = values.append
     for spec in fields:
         raw = mapping.get(spec.column)

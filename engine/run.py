@@ -12,7 +12,7 @@ pools as shared, the capacity pools' use and the referral leaders).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import attrs
 
@@ -21,6 +21,9 @@ from .money import CONTEXT, grouped, quantity
 from .portfolio import PoolUse, PortfolioContext, PortfolioSummary, ReferralLeader
 from .records import RecordError
 from .units import singular
+
+if TYPE_CHECKING:
+    from .policy import Policy
 
 Result = Union[Decision, RecordError]
 Progress = Callable[[int, int], None]  # (records so far, errors so far)
@@ -90,7 +93,7 @@ class Run:
     `summary` is ready once every result has been read (asking for it reads the rest).
     """
 
-    def __init__(self, policy, results: Iterator[Result], portfolio: Optional[Callable[[], PortfolioSummary]] = None,
+    def __init__(self, policy: "Policy", results: Iterator[Result], portfolio: Optional[Callable[[], Optional[PortfolioSummary]]] = None,
                  progress: Optional[Progress] = None) -> None:
         checked = policy.checked
         self._results = results
@@ -160,7 +163,7 @@ class Run:
 class KeptRun(Run):
     """A run whose results are all kept, in input order (`results`)."""
 
-    def __init__(self, policy, results: Iterator[Result], portfolio: Optional[Callable[[], PortfolioSummary]] = None
+    def __init__(self, policy: "Policy", results: Iterator[Result], portfolio: Optional[Callable[[], Optional[PortfolioSummary]]] = None
                  ) -> None:
         super().__init__(policy, results, portfolio)
         self.results: Tuple[Result, ...] = tuple(results)

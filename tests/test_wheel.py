@@ -65,6 +65,7 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path):
     wheel = wheels[0]
     names = zipfile.ZipFile(wheel).namelist()
     assert "engine/__init__.py" in names
+    assert "engine/py.typed" in names  # the package tells type checkers it is typed
     assert any(n.startswith("engine/grammar/") and n.endswith(".lark") for n in names), names
     assert not any(n.startswith(("tests/", "examples/")) for n in names)
 

@@ -89,7 +89,7 @@ class _Gather(Gather):
         if driver is None:
             weights = [-1 if s is None else 1 for s in chunk]
         else:
-            weights = [-1 if s is None else weight(s[driver]) for s in chunk]
+            weights = [-1 if s is None else weight(s[driver]) for s in chunk]  # type: ignore[misc]  # ints or Decimals
             if -1 in weights:
                 for offset, slots in enumerate(chunk):
                     if slots is not None and weights[offset] == -1:
@@ -154,7 +154,7 @@ class AllocationKind(Kind):
                         column.errors[position] = (f"no pool for {spec.within} '{group}' in the table "
                                                    f"'{spec.table}' of the allocation '{spec.name}'")
                     continue
-                amount = table[group] if table is not None else spec.pool
+                amount = table[group] if table is not None and group is not None else spec.pool
                 assert amount is not None
                 pool = amount.quantize(quantum, decimal.ROUND_HALF_UP)
                 group_weights, extra = whole([weights[p] for p in positions])

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 import attrs
 
 from ..checked import PoolSpec
-from ..compiler import ARITHMETIC_ERRORS, Plan
+from ..compiler import ARITHMETIC_ERRORS, Plan, Segment
 from ..evaluator import arithmetic_error, conclude
 from ..money import CONTEXT
 from ..records import RecordError, validate
@@ -100,7 +100,8 @@ class _Run:
 
     # ---- one record --------------------------------------------------------------------
 
-    def run(self, position: int, row, record_id, slots: tuple, first: int, last: int):
+    def run(self, position: int, row: Optional[int], record_id: Optional[str], slots: tuple, first: int,
+            last: int) -> Any:
         """Segments first..last-1 on one record's slots: its slots after them, or its RecordError."""
         if position in self.failed:
             return RecordError(self.failed[position], row=row, id=record_id)
@@ -111,7 +112,7 @@ class _Run:
             return arithmetic_error(self.plan, error, slots, row, record_id)
         return slots
 
-    def read(self, position: int, row, raw, last: int) -> Tuple[Any, Any]:
+    def read(self, position: int, row: int, raw: Any, last: int) -> Tuple[Any, Any]:
         """(id, slots after segment `last` or the RecordError) of a record as the source gives it."""
         if isinstance(raw, RecordError):
             return raw.id, raw
@@ -124,7 +125,7 @@ class _Run:
 
     # ---- the stage passes --------------------------------------------------------------
 
-    def stage(self, segment) -> None:
+    def stage(self, segment: Segment) -> None:
         """Pass `segment.number`: every record's drivers, then the pools shared out by them.
         During the pass only what the share-outs need is kept: per row a group and a driver,
         or for a referral credit the ids and the values brought; taken a chunk at a time."""
@@ -175,6 +176,7 @@ class _Run:
         its share-outs read. A row in error is None (or its RecordError); the deciding
         pass, which reads the records again, reports its error."""
         carried = self.carried
+        assert carried is not None  # streamed: what later passes read is carried
         if number == 1:
             carrying = len(self.segments) > 2  # later stage passes read the carry
             carry = carried.after(1)
@@ -273,11 +275,11 @@ class _RunShares:
         self.specs, self.columns, self.label = specs, columns, label
 
     def at(self, position: int) -> tuple:
-        return tuple(kind_of(spec).share(spec, column, position, self.label)
-                     for spec, column in zip(self.specs, self.columns))
+        return tuple(kind_of(spec).share(spec, column, position, self.label)  # type: ignore[arg-type]
+                     for spec, column in zip(self.specs, self.columns))  # every column is shared out by now
 
 
-def pool_use(pool, used: Decimal, charged: Decimal) -> PoolUse:
+def pool_use(pool: PoolSpec, used: Decimal, charged: Decimal) -> PoolUse:
     """What customers were charged is what their cost lines say, as rounded, not rate × use."""
     with decimal.localcontext(CONTEXT):
         return PoolUse(pool.name, pool.amount, pool.volume, pool.unit, pool.amount / pool.volume, used, charged,

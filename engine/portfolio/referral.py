@@ -96,7 +96,7 @@ class _Gather(Gather):
         for offset, found in enumerate(entries):
             if found.__class__ is not tuple:
                 continue
-            brought = found[4] if found[2] and spec.anyway is not None else found[3]  # type: ignore[index]
+            brought = found[4] if found[2] and spec.anyway is not None else found[3]
             if brought is None:
                 self.errors[start + offset] = (f"the value this record brings its referrer for "
                                                f"'{spec.name}' is empty; give the fields it uses a default")
@@ -106,7 +106,7 @@ class _Gather(Gather):
         entries = self.entries
         for position in positions:
             found = entries[position]
-            entries[position] = found[0] if found.__class__ is tuple else found  # type: ignore[index]  # brings nothing
+            entries[position] = found[0] if found.__class__ is tuple else found  # brings nothing
 
 
 class Network:
@@ -116,7 +116,7 @@ class Network:
         self.spec, self.entries = spec, entries
         self.by_id: Dict[str, int] = {}
         for position, found in enumerate(entries):
-            own = found if found.__class__ is not tuple else found[0]  # type: ignore[index]
+            own = found if found.__class__ is not tuple else found[0]
             if own is not None:
                 self.by_id.setdefault(own, position)  # type: ignore[arg-type]
         self.notes: Dict[int, List[str]] = {}  # self-referrals and unknown referrers
@@ -124,7 +124,7 @@ class Network:
         for position, found in enumerate(entries):
             if found.__class__ is not tuple:
                 continue
-            own, link = found[0], found[1]  # type: ignore[index]
+            own, link = found[0], found[1]
             if link == own:
                 self.notes.setdefault(position, []).append(f"{spec.via} names the customer itself: "
                                                            "no one is credited")
@@ -136,7 +136,7 @@ class Network:
 
     def own(self, position: int) -> Optional[str]:
         found = self.entries[position]
-        return found if found.__class__ is not tuple else found[0]  # type: ignore[index, return-value]
+        return found if found.__class__ is not tuple else found[0]  # type: ignore[return-value]
 
     def involved(self, position: int) -> bool:
         """Whether the customer brought anyone in, or has a note."""
@@ -152,9 +152,9 @@ class Network:
         frontier, found, weight = list(children.get(own, ())), [], Decimal(1)  # type: ignore[arg-type]
         factor = spec.decay / 100
         for level in range(1, spec.levels + 1):
-            following = []
+            following: List[int] = []
             for child in frontier:
-                child_id, _, came_anyway, value, anyway_value = entries[child]  # type: ignore[misc]
+                child_id, _, came_anyway, value, anyway_value = entries[child]  # type: ignore[misc, str-unpack]
                 if child_id in seen:
                     notes.append(f"the referrals loop back to '{child_id}'; each customer is credited once")
                     continue
@@ -212,7 +212,7 @@ class ReferralKind(Kind):
     def share(self, spec: ReferralSpec, column: Column, position: int, label: str) -> ReferralShare:
         network = column.detail
         if network.involved(position):
-            return network.share(position, column.rounding, label)  # type: ignore[no-any-return]
+            return network.share(position, column.rounding, label)
         return ReferralShare(spec.name, column.amount(position), (), False, (), label)
 
     def from_context(self, plan: Any, spec: ReferralSpec, stored: Optional[Dict[str, Decimal]], slots: tuple,

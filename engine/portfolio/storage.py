@@ -52,6 +52,7 @@ class Values:
                 exponent = value.as_tuple().exponent
                 assert isinstance(exponent, int)
                 self.unit, self.up = Decimal(1).scaleb(exponent), Decimal(1).scaleb(-exponent)
+            assert self.up is not None
             if value.same_quantum(self.unit):
                 whole = int(value * self.up)  # exact: only the exponent changes
                 if -INT64 <= whole < INT64:
