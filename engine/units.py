@@ -60,8 +60,9 @@ LITERAL = Unit("number", literal=True)
 
 
 def rate_word(word: str) -> str:
-    """`hours`/`h` → `hour`, `days` → `day`; other driver words are counts (`visit`, `call`)."""
-    return TIME_WORDS.get(word, word)
+    """`hours`/`h` → `hour`, `days` → `day`; other driver words are counts, singular (`visit`,
+    `minute`), so a rate reads "per minute" whether the policy wrote `per minute` or `over 700,000 minutes`."""
+    return singular(word)
 
 
 def singular(word: str) -> str:

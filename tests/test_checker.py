@@ -53,6 +53,24 @@ def test_base_policy_is_valid():
     checked = check(parse(BASE, "t.policy"))
     assert checked.warnings == ()
     assert checked.key == "id"
+    assert checked.bottom_line == "profit"
+
+
+@pytest.mark.parametrize("header, added, bottom_line", [
+    ("", "measure net = profit - 1 EUR\n", "profit"),  # the measure `profit`, though not the last
+    ("", "measure ratio = profit / revenue\n", "profit"),
+    ("rank by net\n", "measure net = profit - 1 EUR\n", "net"),  # stated
+    ("rank by costs\n", "", "costs"),  # any money figure may be stated
+])
+def test_the_bottom_line_is_stated_or_found_by_the_documented_rule(header, added, bottom_line):
+    source = edit(("currency EUR\n", "currency EUR\n" + header), append=added)
+    assert check(parse(source, "t.policy")).bottom_line == bottom_line
+
+
+def test_without_profit_the_last_money_measure_is_the_bottom_line():
+    source = edit(("measure profit  = revenue - cost_of_goods - costs", "measure gain = revenue - costs"),
+                  ("profit > 0 EUR", "gain > 0 EUR"), append="measure rate_of_gain = gain / revenue\n")
+    assert check(parse(source, "t.policy")).bottom_line == "gain"
 
 
 def diagnostics_of(source: str) -> tuple:
@@ -201,6 +219,15 @@ CASES = {
     "bare fraction next to a percentage": Case(
         "percent-literal", edit(("profit > 0 EUR", "share_field > 0.05")), "share_field > |0.05",
         "ambiguous", "write `share_field > 5%` (0.05 as a whole), or `share_field > 0.05%`"),
+    "rank by an unknown figure": Case(
+        "rank-unknown", edit(("currency EUR\n", "currency EUR\nrank by proft\n")), "rank by proft",
+        "'proft' is not a figure of this policy", "did you mean 'profit'?"),
+    "rank by a percentage": Case(  # adding up percentages over customers as money means nothing
+        "rank-not-money", edit(("currency EUR\n", "currency EUR\nrank by share\n"), append="measure share = 5%\n"),
+        "rank by share", "customers are ranked by money, but 'share' is a percentage", "name a money figure"),
+    "hours drive no rate per minute": Case(  # a pool over 700,000 minutes is a rate per minute
+        "unit", edit(append="pool centre = 560,000 EUR over 700,000 minutes\ncost support = staff_hours * centre\n"),
+        "staff_hours * centre", "hours cannot drive a rate per minute", "multiply a rate per minute by a count"),
     "one plus a percentage": Case(  # `1%` would check and silently compute the wrong thing
         "percent-literal", edit(append="measure m = 1 + share_field\n"), "= |1 +",
         "1 next to a percentage is ambiguous", "write `100% + share_field` (1 as a whole), or `1% + share_field`"),
