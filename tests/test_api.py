@@ -27,6 +27,9 @@ def customers() -> list:
         return list(csv.DictReader(stream))
 
 
+_ONE = {"id": "X", "revenue": "50000.00", "cost_of_goods": "36000.00", "orders": "20"}
+
+
 def _summary(result):
     """Everything a decision says, as plain comparable data."""
     if isinstance(result, RecordError):
@@ -137,14 +140,14 @@ def test_policy_is_immutable(standard):
     with pytest.raises(AttributeError):
         standard.anything = 1
     assert standard.name == "Standard customer profitability"
-    assert standard.plan is not None
+    assert standard.evaluate(_ONE).classification == "profitable"  # still whole and working
 
 
 def test_policy_attributes_cannot_be_deleted():
     policy = load_policy(STANDARD)
     with pytest.raises(AttributeError):
         del policy._plan
-    assert policy.plan is not None
+    assert policy.evaluate(_ONE).classification == "profitable"
 
 
 def test_policy_repr(standard):

@@ -284,3 +284,17 @@ def test_an_empty_field_message_names_only_the_fields_the_formula_read():
                                            "cost loyalty = 10% of bonus\n"))
     (error,) = list(policy.run([{"id": "C-1", "revenue": "10.00", "bonus": "", "referred_by": ""}]))
     assert "leaves empty (bonus) in cost 'loyalty'" in error.message
+
+
+def test_a_new_function_is_one_entry_in_the_registry(monkeypatch):
+    """The checker, the compiler and the explanation all read the registry: no other edit."""
+    clamp = functions.Function("clamp", 3, 3, "the value kept between a low and a high bound",
+                               functions.FUNCTIONS["min"].unit, lambda value, low, high: max(low, min(value, high)))
+    monkeypatch.setitem(functions.FUNCTIONS, "clamp", clamp)
+    policy = load_policy(ABS.replace("measure m = abs(revenue)", "measure m = clamp(revenue, 0 EUR, 100 EUR)"))
+    decision = policy.evaluate({"id": "A", "revenue": "250.00", "bonus": "1.00"})
+    assert decision.value("m") == D("100")
+    step = next(s for s in decision.explain().steps if s.name == "m")
+    assert step.unit.kind == "money" and step.substituted == "clamp(250.00, 0 EUR, 100 EUR)"
+    with pytest.raises(Exception, match="clamp\\(\\) got 2 values"):
+        load_policy(ABS.replace("measure m = abs(revenue)", "measure m = clamp(revenue, 0 EUR)"))

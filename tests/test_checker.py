@@ -461,8 +461,9 @@ def _rendered_error(name: str) -> str:
     return str(caught.value) + "\n"
 
 
-def test_golden_cases_exist():
-    assert len(GOLDEN_CASES) >= 6
+def test_every_golden_policy_has_its_rendering():
+    assert {p.stem for p in GOLDEN.glob("*.txt")} == set(GOLDEN_CASES)
+    assert {"syntax_errors", "units", "unknown_names", "cycle", "record", "currency"} <= set(GOLDEN_CASES)
 
 
 @pytest.mark.parametrize("name", GOLDEN_CASES)

@@ -126,7 +126,8 @@ def test_every_rule_tried_up_to_the_match_appears(decisions):
         explanation = decision.explain()
         data = explanation.as_dict()
         text = str(explanation)
-        for outcome, (name, rules) in zip(decision.outcomes, decision.plan.rules):
+        for outcome, classification in zip(decision.outcomes, decision.plan.policy.classifications):
+            name, rules = classification.name, classification.rules
             tried = [r for r in data["rules"] if r["classification"] == name]
             assert [r["rule"] for r in tried] == list(range(1, outcome.rule + 1)), (customer, name)
             assert [r["label"] for r in tried] == [rule.label for rule in rules[: outcome.rule]]

@@ -7,7 +7,7 @@ import json
 from decimal import Decimal as D
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from engine import PolicyError, RecordError, cli, load_policy
@@ -300,12 +300,14 @@ def test_allocations_reconcile_for_random_portfolios(rows):
     run = p.evaluate_portfolio([{"id": f"C{i}", "region": region, "revenue": str(D(cents) / 100)}
                                 for i, (region, cents) in enumerate(rows)])
     decisions = [r for r in run.results if not isinstance(r, RecordError)]
+    assert len(decisions) == len(rows)  # every row has a region and a revenue: none fails
     for group, pool in (("north", D("1234.56")), ("south", D("99.99"))):
-        members = [d for d in decisions if d.slots[d.plan.figure_slot["region"]] == group]
-        if members:
-            assert sum(d.figures["team"] for d in members) == pool
-    if decisions and len(decisions) == len(rows):
-        assert sum(d.figures["admin"] for d in decisions) == D("777.77")
+        members = [d for d in decisions if d.value("region") == group]
+        note(f"{group}: {len(members)} customers")
+        assert sum((d.figures["team"] for d in members), D(0)) == (pool if members else 0)
+        shared = {name: g for name, g in run.context.allocations["team"].groups.items() if g.customers}
+        assert (group in shared) == bool(members)
+    assert sum(d.figures["admin"] for d in decisions) == D("777.77")
 
 
 def test_driver_may_use_a_figure_built_on_the_totals():
