@@ -123,9 +123,7 @@ class _Gather(Gather):
 class AllocationKind(Kind):
     spec = AllocationSpec
     section = "allocations"
-
-    def gather(self, plan: Any, spec: AllocationSpec) -> Gather:
-        return _Gather(plan, spec)
+    gatherer = _Gather
 
     def share_out(self, policy: CheckedPolicy, spec: AllocationSpec, gather: Gather, label: str
                   ) -> Tuple[Column, AllocationContext]:

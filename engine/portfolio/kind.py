@@ -59,10 +59,11 @@ class Kind(ABC):
 
     spec: ClassVar[type]  # the checked spec of its figures (checked.AllocationSpec, ...)
     section: ClassVar[str]  # its part of a stored portfolio context
+    gatherer: ClassVar[type]  # its Gather, made with (plan, spec)
 
-    @abstractmethod
     def gather(self, plan: "Plan", spec: Any) -> Gather:
         """A fresh gatherer for one stage pass."""
+        return self.gatherer(plan, spec)
 
     @abstractmethod
     def share_out(self, policy: CheckedPolicy, spec: Any, gather: Gather, label: str) -> Tuple["Column", Any]:

@@ -183,9 +183,7 @@ class Network:
 class ReferralKind(Kind):
     spec = ReferralSpec
     section = "referrals"
-
-    def gather(self, plan: Any, spec: ReferralSpec) -> Gather:
-        return _Gather(plan, spec)
+    gatherer = _Gather
 
     def share_out(self, policy: CheckedPolicy, spec: ReferralSpec, gather: Gather, label: str
                   ) -> Tuple[Column, Dict[str, Decimal]]:
