@@ -18,9 +18,26 @@ from .kind import Gather, Kind
 from .kind import Share as ShareBase
 from .storage import Column
 
-# A referred customer's entry in the network: (id, referrer id, came anyway, value brought,
-# value if it came anyway); any other customer's is just its id (or None for a row in error).
-Entry = Union[Tuple[Any, Any, bool, Any, Any], str, None]
+@attrs.frozen(slots=True)
+class Referred:
+    """A referred customer's entry in the network. Any other customer's entry is just its id
+    (None for a row in error): most customers referred no one and were referred by no one."""
+
+    id: str
+    referrer: str
+    came_anyway: bool
+    brings: Any  # the value it brings its referrer (None: empty, the record's error)
+    brings_anyway: Any  # ... if it came anyway
+
+    def brought(self, spec: ReferralSpec) -> Any:
+        return self.brings_anyway if self.came_anyway and spec.anyway is not None else self.brings
+
+
+Entry = Union[Referred, str, None]
+
+
+def _own(entry: Entry) -> Optional[str]:
+    return entry.id if isinstance(entry, Referred) else entry
 
 
 @attrs.frozen
@@ -85,19 +102,16 @@ class _Gather(Gather):
     def reads(self) -> Set[int]:
         return {slot for slot in (self.key, self.via, self.driver, self.flag, self.anyway) if slot is not None}
 
-    def entry(self, slots: tuple) -> Entry:
+    def entry(self, slots: tuple) -> Referred:
         flag = bool(slots[self.flag]) if self.flag is not None else False
-        return (slots[self.key], slots[self.via], flag, slots[self.driver],
-                slots[self.anyway] if self.anyway is not None else None)
+        return Referred(slots[self.key], slots[self.via], flag, slots[self.driver],
+                        slots[self.anyway] if self.anyway is not None else None)
 
     def take(self, chunk: List[Optional[tuple]], start: int) -> None:
         spec, key, via, entry = self.spec, self.key, self.via, self.entry
         entries = [None if s is None else s[key] if s[via] is None else entry(s) for s in chunk]
         for offset, found in enumerate(entries):
-            if found.__class__ is not tuple:
-                continue
-            brought = found[4] if found[2] and spec.anyway is not None else found[3]
-            if brought is None:
+            if isinstance(found, Referred) and found.brought(spec) is None:
                 self.errors[start + offset] = (f"the value this record brings its referrer for "
                                                f"'{spec.name}' is empty; give the fields it uses a default")
         self.entries += entries
@@ -106,7 +120,7 @@ class _Gather(Gather):
         entries = self.entries
         for position in positions:
             found = entries[position]
-            entries[position] = found[0] if found.__class__ is tuple else found  # brings nothing
+            entries[position] = _own(found)  # brings nothing
 
 
 class Network:
@@ -116,15 +130,15 @@ class Network:
         self.spec, self.entries = spec, entries
         self.by_id: Dict[str, int] = {}
         for position, found in enumerate(entries):
-            own = found if found.__class__ is not tuple else found[0]
+            own = _own(found)
             if own is not None:
-                self.by_id.setdefault(own, position)  # type: ignore[arg-type]
+                self.by_id.setdefault(own, position)
         self.notes: Dict[int, List[str]] = {}  # self-referrals and unknown referrers
         self.children: Dict[str, List[int]] = {}
         for position, found in enumerate(entries):
-            if found.__class__ is not tuple:
+            if not isinstance(found, Referred):
                 continue
-            own, link = found[0], found[1]
+            own, link = found.id, found.referrer
             if link == own:
                 self.notes.setdefault(position, []).append(f"{spec.via} names the customer itself: "
                                                            "no one is credited")
@@ -135,15 +149,14 @@ class Network:
                 self.children.setdefault(link, []).append(position)
 
     def own(self, position: int) -> Optional[str]:
-        found = self.entries[position]
-        return found if found.__class__ is not tuple else found[0]  # type: ignore[return-value]
+        return _own(self.entries[position])
 
     def involved(self, position: int) -> bool:
         """Whether the customer brought anyone in, or has a note."""
         return self.own(position) in self.children or position in self.notes
 
-    def walk(self, position: int) -> Tuple[List[tuple], List[str]]:
-        """(contributions as (level, id, value brought, weight, came anyway), notes); never loops.
+    def walk(self, position: int) -> Tuple[List[Contribution], List[str]]:
+        """(its contributions, notes); never loops.
         Runs in the engine's decimal context, as credit() does."""
         spec, entries, children = self.spec, self.entries, self.children
         own = self.own(position)
@@ -154,20 +167,20 @@ class Network:
         for level in range(1, spec.levels + 1):
             following: List[int] = []
             for child in frontier:
-                child_id, _, came_anyway, value, anyway_value = entries[child]  # type: ignore[misc, str-unpack]
-                if child_id in seen:
-                    notes.append(f"the referrals loop back to '{child_id}'; each customer is credited once")
+                referred = entries[child]
+                assert isinstance(referred, Referred)  # only referred customers are anyone's children
+                if referred.id in seen:
+                    notes.append(f"the referrals loop back to '{referred.id}'; each customer is credited once")
                     continue
-                seen.add(child_id)
-                brought = anyway_value if came_anyway and spec.anyway is not None else value
-                found.append((level, child_id, brought, weight, came_anyway))
-                following.extend(children.get(child_id, ()))
+                seen.add(referred.id)
+                found.append(Contribution(level, referred.id, referred.brought(spec), weight, referred.came_anyway))
+                following.extend(children.get(referred.id, ()))
             frontier, weight = following, weight * factor
         return found, notes
 
-    def credit(self, found: List[tuple], rounding: RoundingRule) -> Tuple[Decimal, bool]:
+    def credit(self, found: List[Contribution], rounding: RoundingRule) -> Tuple[Decimal, bool]:
         """The credit for the contributions found, rounded, and whether the cap cut it."""
-        total = sum((value * weight for _, _, value, weight, _ in found), Decimal(0))
+        total = sum((c.value * c.weight for c in found), Decimal(0))
         capped = self.spec.cap is not None and total > self.spec.cap
         return (self.spec.cap if capped else total).quantize(rounding.quantum, rounding.rounding), capped  # type: ignore[union-attr]
 
@@ -176,7 +189,7 @@ class Network:
         with decimal.localcontext(CONTEXT):
             found, notes = self.walk(position)
             amount, capped = self.credit(found, rounding)
-        return ReferralShare(self.spec.name, amount, tuple(Contribution(*c) for c in found), capped,
+        return ReferralShare(self.spec.name, amount, tuple(found), capped,
                              tuple(notes), label)
 
 
