@@ -38,7 +38,9 @@ def check(policy: ast.Policy) -> CheckedPolicy:
     return _Checker(numbered, count).run()
 
 
-class _Checker:
+class _Checker(ast.Visitor[Unit]):
+    """Checks one policy; `visit_<Node>` gives an expression node's unit (or raises _Unknown)."""
+
     def __init__(self, policy: ast.Policy, nodes: int) -> None:
         self.policy = policy
         self.nodes = nodes  # numbered so far; a node the checker makes gets the next number
@@ -429,15 +431,14 @@ class _Checker:
         return found
 
     def _infer(self, expr, classes: Set[str]) -> Unit:
-        method = getattr(self, "_infer_" + type(expr).__name__)
-        unit = method(expr, classes)
+        unit = self.visit(expr, classes)
         self.node_units[expr.nid] = unit
         return unit
 
-    def _infer_Number(self, expr, classes):
+    def visit_Number(self, expr, classes):
         return LITERAL
 
-    def _infer_Percent(self, expr, classes):
+    def visit_Percent(self, expr, classes):
         return PERCENT
 
     def check_money_currency(self, money: ast.Money) -> None:
@@ -449,21 +450,21 @@ class _Checker:
                 self.report("currency", f"this amount is in {money.currency}, but the policy is in {self.currency}",
                             money.span, f"write amounts in {self.currency}; the engine does not convert currencies")
 
-    def _infer_Money(self, expr, classes):
+    def visit_Money(self, expr, classes):
         self.check_money_currency(expr)
         return MONEY
 
-    def _infer_Rate(self, expr, classes):
+    def visit_Rate(self, expr, classes):
         base = self._infer(expr.quantity, classes)
         return Unit("number" if base.literal else base.kind, per=rate_word(expr.per))
 
-    def _infer_Text(self, expr, classes):
+    def visit_Text(self, expr, classes):
         return TEXT
 
-    def _infer_YesNo(self, expr, classes):
+    def visit_YesNo(self, expr, classes):
         return YES_NO
 
-    def _infer_Name(self, expr, classes):
+    def visit_Name(self, expr, classes):
         if expr.name in classes:
             return TEXT
         if self.kinds.get(expr.name) == "table":
@@ -483,7 +484,7 @@ class _Checker:
             raise _Unknown()
         return unit
 
-    def _infer_Allocate(self, expr, classes):
+    def visit_Allocate(self, expr, classes):
         pool = expr.pool
         self.node_units[pool.nid] = MONEY  # an amount, a rate holding one, or a table of them
         if isinstance(pool, ast.Name) and self.kinds.get(pool.name) == "table":
@@ -508,7 +509,7 @@ class _Checker:
                             expr.driver.span, "share by a count, hours, money or another figure")
         return MONEY
 
-    def _infer_Referral(self, expr, classes):
+    def visit_Referral(self, expr, classes):
         for node in (expr.value, expr.anyway):
             if node is not None:
                 unit = self.infer(node, classes)
@@ -534,7 +535,7 @@ class _Checker:
             self.node_units[expr.cap.nid] = MONEY
         return MONEY
 
-    def _infer_Call(self, expr, classes):
+    def visit_Call(self, expr, classes):
         function = FUNCTIONS.get(expr.function)
         if function is None:
             self.report("unknown-function", f"unknown function '{expr.function}'", expr.span,
@@ -555,10 +556,10 @@ class _Checker:
             self.report(error.code, error.message, expr.args[error.index].span, error.help or None)
             raise _Unknown() from None
 
-    def _infer_Negate(self, expr, classes):
+    def visit_Negate(self, expr, classes):
         return _require(self._infer(expr.operand, classes), self, expr.span)
 
-    def _infer_Binary(self, expr, classes):
+    def visit_Binary(self, expr, classes):
         left, right = self._all((expr.left, expr.right), classes)
         if expr.op in "+-":
             self.check_percent_literal(expr, left, right)
@@ -576,7 +577,7 @@ class _Checker:
         except UnitError as error:
             raise self._unit_error(error, expr.span)
 
-    def _infer_Compare(self, expr, classes):
+    def visit_Compare(self, expr, classes):
         if expr.op == "==":
             self.report("double-equals", "`==` is not a comparison in this language", expr.span,
                         "write `=` to test equality")
@@ -588,7 +589,7 @@ class _Checker:
         except UnitError as error:
             raise self._unit_error(error, expr.span)
 
-    def _infer_Between(self, expr, classes):
+    def visit_Between(self, expr, classes):
         value, *bounds = self._all((expr.value, expr.low, expr.high), classes)
         for bound, bound_unit in zip((expr.low, expr.high), bounds):
             try:
@@ -597,7 +598,7 @@ class _Checker:
                 raise self._unit_error(error, bound.span)
         return YES_NO
 
-    def _infer_IsMissing(self, expr, classes):
+    def visit_IsMissing(self, expr, classes):
         if not isinstance(expr.value, ast.Name) or self.kinds.get(expr.value.name) != "field":
             self.report("missing-test", "only a record field can be tested with `is missing`", expr.span,
                         "write e.g. `referred_by is missing`")
@@ -605,16 +606,16 @@ class _Checker:
         self._infer(expr.value, classes)
         return YES_NO
 
-    def _infer_Logical(self, expr, classes):
+    def visit_Logical(self, expr, classes):
         for side in (expr.left, expr.right):
             self.condition(side, classes, f"`{expr.op}`")
         return YES_NO
 
-    def _infer_Not(self, expr, classes):
+    def visit_Not(self, expr, classes):
         self.condition(expr.operand, classes, "`not`")
         return YES_NO
 
-    def _infer_Conditional(self, expr, classes):
+    def visit_Conditional(self, expr, classes):
         self.condition(expr.condition, classes, "`when`")
         then, otherwise = self._all((expr.then, expr.otherwise), classes)
         try:
@@ -757,22 +758,9 @@ def _text_at(source: str, span: ast.Span) -> str:
     return lines[span.line - 1][span.column - 1: span.end_column - 1]
 
 
-def names_in(expr) -> List[ast.Name]:
-    """Every name an expression uses, without recursion."""
-    found, stack = [], [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.Name):
-            found.append(node)
-            continue
-        for attribute in attrs.fields(type(node)):
-            value = getattr(node, attribute.name)
-            if isinstance(value, tuple):
-                stack.extend(reversed(value))
-            elif attrs.has(type(value)) and not isinstance(value, ast.Span):
-                stack.append(value)
-    found.reverse()
-    return found
+def names_in(expr: ast.Expr) -> List[ast.Name]:
+    """Every name an expression uses, in source order."""
+    return [node for node in ast.walk(expr) if isinstance(node, ast.Name)]
 
 
 def _always_true(expr) -> bool:
