@@ -133,8 +133,7 @@ class Policy:
 
     def evaluate_portfolio(self, records: Iterable[Mapping[str, Any]]) -> KeptRun:
         """Decide every record and keep every result (`results`), with the run's summary."""
-        run = self.run(records)
-        return KeptRun(self, iter(run), lambda: run.summary.portfolio)
+        return self.run(records).kept()
 
     def _share_of(self, context: PortfolioContext) -> ShareOf:
         plan = self._plan

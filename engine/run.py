@@ -96,6 +96,7 @@ class Run:
     def __init__(self, policy: "Policy", results: Iterator[Result], portfolio: Optional[Callable[[], Optional[PortfolioSummary]]] = None,
                  progress: Optional[Progress] = None) -> None:
         checked = policy.checked
+        self._policy = policy
         self._results = results
         self._portfolio = portfolio
         self._progress = progress
@@ -103,6 +104,7 @@ class Run:
         self._classification = checked.classifications[0].name
         self._labels = [rule.label for rule in checked.classifications[0].rules]
         self._bottom_line = checked.bottom_line
+        self._slot = policy.plan.figure_slot[checked.bottom_line] if checked.bottom_line else None
         self._counts: Dict[str, int] = {}
         self._totals: Dict[str, Decimal] = {}
         self._errors: List[RecordError] = []
@@ -119,14 +121,15 @@ class Run:
             self._finish()
             raise
         self._records += 1
-        if isinstance(result, RecordError):
+        if result.__class__ is RecordError:
             self._errors.append(result)
         else:
-            label = result.classification
-            self._counts[label] = self._counts.get(label, 0) + 1
-            if self._bottom_line is not None:
-                value = result.value(self._bottom_line)
-                if isinstance(value, Decimal):
+            label = result.outcomes[0].label  # type: ignore[union-attr]
+            counts = self._counts
+            counts[label] = counts.get(label, 0) + 1
+            if self._slot is not None:
+                value = result.slots[self._slot]  # type: ignore[union-attr]
+                if value.__class__ is Decimal:
                     # exact whatever the caller's decimal context: the run adds in the engine's
                     self._totals[label] = CONTEXT.add(self._totals.get(label, _ZERO), value)
         if self._progress is not None and self._records % PROGRESS_EVERY == 0:
@@ -158,6 +161,10 @@ class Run:
     @property
     def context(self) -> Optional[PortfolioContext]:
         return self.summary.context
+
+    def kept(self) -> "KeptRun":
+        """This run with every result kept in `results` (read now)."""
+        return KeptRun(self._policy, self._results, self._portfolio)
 
 
 class KeptRun(Run):
