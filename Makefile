@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-compare clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_portfolio.py
+
+# make bench-compare BASE=<older commit>: the per-record figures of both, measured in one run
+bench-compare: $(STAMP)
+	$(BIN)/python benchmarks/compare.py --base $(BASE)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -170,12 +170,17 @@ class Run:
 class KeptRun(Run):
     """A run whose results are all kept, in input order (`results`)."""
 
-    def __init__(self, policy: "Policy", results: Iterator[Result], portfolio: Optional[Callable[[], Optional[PortfolioSummary]]] = None
-                 ) -> None:
+    def __init__(self, policy: "Policy", results: Iterator[Result],
+                 portfolio: Optional[Callable[[], Optional[PortfolioSummary]]] = None) -> None:
         super().__init__(policy, results, portfolio)
-        self.results: Tuple[Result, ...] = tuple(results)
-        self._results = iter(self.results)
-        self.summary  # noqa: B018 - reads every result into the summary now
+        kept: List[Result] = []
+        keep, read = kept.append, super().__next__
+        try:
+            while True:  # one pass: each result is kept as the summary counts it
+                keep(read())
+        except StopIteration:
+            pass
+        self.results: Tuple[Result, ...] = tuple(kept)
 
     def __iter__(self) -> Iterator[Result]:  # type: ignore[override]
         return iter(self.results)
