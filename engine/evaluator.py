@@ -169,7 +169,7 @@ def arithmetic_error(plan: Plan, error: Exception, values: tuple, row: Optional[
     kind = None
     if isinstance(error, (TypeError, AttributeError)):
         if empty_read:
-            read = [plan.fields[slot].name for slot in empty_read if slot < len(plan.fields)]
+            read = list(dict.fromkeys(plan.fields[slot].name for slot in empty_read if slot < len(plan.fields)))
             empty = read or [spec.name for spec, value in zip(plan.fields, values) if value is None]
             problem = ("uses an optional field that this record leaves empty"
                        + (f" ({', '.join(empty)})" if empty else ""))

@@ -298,3 +298,31 @@ def test_a_new_function_is_one_entry_in_the_registry(monkeypatch):
     assert step.unit.kind == "money" and step.substituted == "clamp(250.00, 0 EUR, 100 EUR)"
     with pytest.raises(Exception, match="clamp\\(\\) got 2 values"):
         load_policy(ABS.replace("measure m = abs(revenue)", "measure m = clamp(revenue, 0 EUR)"))
+
+
+def test_a_record_failing_in_one_share_out_takes_no_part_in_the_others_of_its_pass():
+    """W's region has no pool in the table, so W fails: the 90 EUR shared equally goes to A and B."""
+    policy = load_policy("""policy "tables"
+currency EUR
+record c
+  id      text key
+  region  text
+table t
+  "north" = 100 EUR
+cost team = allocate t equally within region
+cost all = allocate 90 EUR equally
+classify k
+  any otherwise
+""")
+    run = policy.run([{"id": "A", "region": "north"}, {"id": "B", "region": "north"}, {"id": "W", "region": "west"}])
+    results = list(run)
+    assert [r.figures["all"] for r in results[:2]] == [D("45.00"), D("45.00")]
+    assert isinstance(results[2], RecordError) and "no pool for region 'west'" in results[2].message
+    assert run.summary.context.allocations["all"].groups[None].allocated == D("90.00")
+
+
+def test_an_empty_field_is_named_once():
+    policy = load_policy('policy "x"\ncurrency EUR\nrecord c\n  id text key\n  s date optional\n'
+                         "measure e = s < s\nclassify k\n  a otherwise\n")
+    (error,) = list(policy.run([{"id": "A", "s": ""}]))
+    assert "leaves empty (s) in measure 'e'" in error.message

@@ -145,14 +145,21 @@ class _Run:
         problems: Dict[int, str] = {}
         for gather in gathers.values():
             problems.update(gather.errors)
-        for gather in gathers.values():  # a record in error takes no part in any pool of the pass
-            gather.exclude(problems)
         policy = self.plan.policy
-        for index, gather in gathers.items():
-            spec = self.specs[index]
-            column, self.stored[spec.name] = kind_of(spec).share_out(policy, spec, gather, self.label)
-            self.columns[index] = column
+        while True:  # a record in error takes no part in any pool of the pass
+            for gather in gathers.values():
+                gather.exclude(problems)
+            shared = {index: kind_of(self.specs[index]).share_out(policy, self.specs[index], gather, self.label)
+                      for index, gather in gathers.items()}
+            failing = {position: message for column, _ in shared.values()
+                       for position, message in column.errors.items() if position not in problems}
+            if not failing:
+                break
+            problems.update(failing)  # failed in one share-out (no pool for its group...): share again without it
+        for index, (column, stored) in shared.items():
+            self.columns[index], self.stored[self.specs[index].name] = column, stored
             self.failed.update(column.errors)
+        self.failed.update(problems)
 
     def kept_pass(self, number: int) -> list:
         """In memory: each record's slots after segment `number` (or its RecordError),
