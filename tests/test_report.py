@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import html
+import json
 import os
+import re
 import shutil
 import subprocess
 import warnings
@@ -215,15 +217,24 @@ def test_example_data_figures_hang_together():
 def test_placeholders_and_filled_sections(tiny):
     report = build_report(tiny, tiny.evaluate_many(records()))
     page = render_html(report)
-    assert "no pooled costs in this policy" in page and "no referral credits in this policy" in page
+    assert "no pooled costs in this policy" in page
     assert "no pooled costs in this policy" in render_text(report)
+    # Tiny has a credit but no referral network: the one list of credited customers, without referral counts.
+    assert 'id="credits"' in page and "Customers referred" not in page and 'id="referrals"' not in page
     filled = attrs.evolve(report,
                           pools=(Pool("call <centre>", Decimal("1000.00"), Decimal("800.00"), Decimal("200.00")),),
                           referral_leaders=(ReferralLeader("E", 1, Decimal("100.00"), "word"),))
     page = render_html(filled)
-    assert "call &lt;centre&gt;" in page and "<td class=\"n\">800.00</td>" in page
-    assert "no pooled costs" not in page and "no referral credits" not in page
+    assert "Call &lt;centre&gt;" in page and '<code class="ident">call &lt;centre&gt;</code>' in page
+    assert "<td class=\"n\">800.00</td>" in page
+    assert "no pooled costs" not in page
+    # The referral leaders are not a second list: their counts join the credited customers' rows.
+    credits = page[page.index('<section id="credits"'):]
+    credits = credits[:credits.index("</section>")]
+    assert "Customers referred" in credits and credits.count('<span class="id">E</span>') == 1
+    assert 'id="referrals"' not in page and "Referral leaders" not in page
     assert "call <centre>: 1,000.00, 800.00, 200.00" in render_text(filled)
+    assert "  E: 1, 100.00, 100.00, 0.00" in render_text(filled)
 
 
 def test_html_escapes_everything_from_the_data(tiny):
@@ -263,6 +274,10 @@ def test_page_is_self_contained_and_well_formed(tiny):
     checker = Checker()
     checker.feed(page)
     assert checker.stack == []
+    # with failed records too: the warning, the red card and the errors table are well formed
+    failed = Checker()
+    failed.feed(render_html(build_report(tiny, tiny.evaluate_many(records() + [{"id": "X", "revenue": "lots"}]))))
+    assert failed.stack == [] and "div" in failed.tags
     assert {"svg", "path", "table", "style"} <= checker.tags
     assert "script" not in checker.tags and "link" not in checker.tags and "@import" not in page
     assert "size: A4" in page
@@ -334,9 +349,39 @@ def test_report_help_has_an_example(capsys):
     assert "example:" in out and "exit status" in out
 
 
+
 # ---- the page as a browser renders it -----------------------------------------------------
+#
+# Chromium renders the portfolio report at a desktop width (1280 px) and a phone's (390 px)
+# and prints it on A4. Headless Chromium will not make a window narrower than 500 px, so
+# each width is a frame of exactly that width in a small harness page, whose script (the
+# report itself has none) measures the frame's page and writes what it found into the
+# harness's DOM, which `--dump-dom` prints. The screenshots and the PDF are kept under
+# out/report-screenshots/ for people to look at.
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PDFTOTEXT = shutil.which("pdftotext")
+IN_CI = os.environ.get("CI", "").strip().lower() == "true"
+PORTFOLIO = ROOT / "policies" / "portfolio.policy"
+PORTFOLIO_CSV = ROOT / "examples" / "portfolio_customers.csv"
+SHOTS = ROOT / "out" / "report-screenshots"
+WIDTHS = {"desktop": 1280, "phone": 390}
+
+NO_CHROMIUM = ("SKIPPED the headless rendering check of the HTML report: no chromium binary (chromium or "
+               "chromium-browser) on PATH; install it (e.g. apt-get install chromium) to run it")
+NO_PDFTOTEXT = ("SKIPPED the page-number check of the printed report: no pdftotext on PATH; install it "
+                "(e.g. apt-get install poppler-utils) to run it")
+
+
+def _require(tool, reason):
+    """Skip, saying why, when a tool is missing; in CI (CI=true) a missing tool is a failure."""
+    if tool is not None:
+        return
+    if IN_CI:
+        pytest.fail(reason.replace("SKIPPED", "FAILED", 1) + " (CI=true: the check must run in CI)")
+    # A warning too, so that a plain `pytest -q` (as `make test` runs it) says what was skipped and why.
+    warnings.warn(reason, pytest.PytestWarning)
+    pytest.skip(reason)
 
 
 def _chromium(tmp_path, *args, url):
@@ -346,28 +391,141 @@ def _chromium(tmp_path, *args, url):
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 
-NO_CHROMIUM = ("SKIPPED the headless rendering check of the HTML report: no chromium binary (chromium or "
-               "chromium-browser) on PATH; install it (e.g. apt-get install chromium) to run it")
+_MEASURE = """<script>
+const frame = document.getElementById("page");
+frame.addEventListener("load", () => {
+  const doc = frame.contentDocument, view = frame.contentWindow.innerWidth, outside = [];
+  const name = (el) => el.tagName.toLowerCase() + "." + (el.getAttribute("class") || "") + " '" +
+                       (el.textContent || "").trim().slice(0, 40) + "'";
+  for (const el of doc.body.querySelectorAll("*")) {
+    const box = el.closest(".scroll");
+    if (box && box !== el) continue;  // inside a table's own box, which scrolls sideways
+    const r = el.getBoundingClientRect();
+    if (r.width && (r.right > view + 0.5 || r.left < -0.5)) outside.push(name(el) + " right " + Math.round(r.right));
+  }
+  for (const el of doc.querySelectorAll(".card, .card *, .headline, .warning"))
+    if (el.scrollWidth > el.clientWidth + 1) outside.push(name(el) + " is cut off inside its box");
+  const scrolling = [...doc.querySelectorAll(".scroll")].filter((box) => box.scrollWidth > box.clientWidth + 1)
+                                                      .map((box) => box.firstElementChild.getAttribute("class"));
+  const cards = [...doc.querySelectorAll(".card")].map((card) => {
+    const r = card.getBoundingClientRect();
+    return [Math.round(r.left), Math.round(r.top), Math.round(r.right)];
+  });
+  document.getElementById("result").textContent = JSON.stringify({
+    view: view, scrollWidth: doc.documentElement.scrollWidth, height: doc.documentElement.scrollHeight,
+    outside: outside, scrolling: scrolling, cards: cards});
+});
+</script>"""
 
 
-def test_rendered_page_has_the_chart_and_the_tables(tmp_path, capsys):
-    if CHROMIUM is None:
-        # A warning too, so that a plain `pytest -q` (as `make test` runs it) says what was skipped and why.
-        warnings.warn(NO_CHROMIUM, pytest.PytestWarning)
-        pytest.skip(NO_CHROMIUM)
-    page = tmp_path / "report.html"
-    assert run(capsys, "report", STANDARD, CUSTOMERS, "--output", str(page))[0] == 0
-    url = page.resolve().as_uri()
-    dumped = _chromium(tmp_path, "--dump-dom", url=url)
-    dom = dumped.stdout
-    assert dumped.returncode == 0 and "<body>" in dom, dumped.stderr[-2000:]
-    assert '<svg class="whale"' in dom
-    assert '<path class="curve" d="M' in dom
-    assert '<circle class="peak"' in dom and "100% of total profit = 8,208,729.40 EUR" in dom
-    assert "<td>profitable</td>" in dom and "<td>unprofitable</td>" in dom  # class table rows
-    assert '<table class="classes">' in dom and '<table class="customers">' in dom
-    assert "no pooled costs in this policy" in dom
-    shot = tmp_path / "report.png"
-    taken = _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1100,1400", url=url)
-    assert taken.returncode == 0 and shot.exists(), taken.stderr[-2000:]
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+def _harness(page, width, height):
+    """A page showing `page` in a frame exactly `width` px wide, which measures it once loaded."""
+    return ('<!DOCTYPE html><html><head><meta charset="utf-8"><style>html, body { margin: 0; background: #fff; } '
+            'iframe { border: 0; display: block; }</style></head><body>'
+            f'<iframe id="page" width="{width}" height="{height}" srcdoc="{html.escape(page, quote=True)}"></iframe>'
+            f'<pre id="result"></pre>{_MEASURE}</body></html>')
+
+
+def _png_size(path):
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", path
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+@attrs.frozen
+class Rendered:
+    report: object
+    page: str
+    dom: str  # the page as Chromium parsed it at the desktop width
+    measured: dict  # view name -> what the harness measured
+    screenshots: dict  # view name -> PNG path
+    pdf: Path
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """The portfolio report, rendered by Chromium at each width and printed on A4 (once for the module)."""
+    _require(CHROMIUM, NO_CHROMIUM)
+    tmp_path = tmp_path_factory.mktemp("chromium")
+    policy = load_policy(PORTFOLIO)
+    report = build_report(policy, policy.run(records_of(PORTFOLIO_CSV)))
+    page = render_html(report)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.iterdir():
+        if old.suffix in (".png", ".pdf", ".html"):
+            old.unlink()
+    (SHOTS / "report.html").write_text(page, encoding="utf-8")
+    source = tmp_path / "report.html"
+    source.write_text(page, encoding="utf-8")
+    dumped = _chromium(tmp_path, "--window-size=1280,900", "--dump-dom", url=source.as_uri())
+    assert dumped.returncode == 0 and "<body>" in dumped.stdout, dumped.stderr[-2000:]
+    measured, screenshots = {}, {}
+    for view, width in WIDTHS.items():
+        harness = tmp_path / f"measure-{view}.html"
+        harness.write_text(_harness(page, width, 900), encoding="utf-8")
+        # the window may not be narrower than 500 px; the frame is the width that counts
+        out = _chromium(tmp_path, f"--window-size={max(width, 500)},900", "--dump-dom", url=harness.as_uri())
+        found = re.search(r'<pre id="result">(.+?)</pre>', out.stdout, re.S)
+        assert out.returncode == 0 and found, (out.stdout[-500:], out.stderr[-2000:])
+        measured[view] = json.loads(html.unescape(found.group(1)))
+        height = measured[view]["height"]
+        shot = SHOTS / f"report-{view}-{width}px.png"
+        framed = tmp_path / f"shot-{view}.html"
+        framed.write_text(_harness(page, width, height), encoding="utf-8")
+        taken = _chromium(tmp_path, f"--window-size={width},{height}", f"--screenshot={shot}", url=framed.as_uri())
+        assert taken.returncode == 0 and shot.exists(), taken.stderr[-2000:]
+        screenshots[view] = shot
+    pdf = SHOTS / "report-a4.pdf"
+    printed = _chromium(tmp_path, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", url=source.as_uri())
+    assert printed.returncode == 0 and pdf.exists() and pdf.read_bytes()[:5] == b"%PDF-", printed.stderr[-2000:]
+    return Rendered(report, page, dumped.stdout, measured, screenshots, pdf)
+
+
+def test_rendered_page_has_the_chart_and_the_tables(rendered):
+    dom, report = rendered.dom, rendered.report
+    assert '<svg class="whale"' in dom and '<path class="curve" d="M' in dom
+    assert '<circle class="peak"' in dom and "100% of total profit = 9,137,205.71 EUR" in dom
+    assert '<table class="classes">' in dom and '<table class="customers">' in dom and '<table class="pools">' in dom
+    assert '<td title="profitable">Profitable</td>' in dom and '<td title="unprofitable">Unprofitable</td>' in dom
+    assert "Continental Building Products AG" in dom and "C-1077" in dom  # the top customer, by name and id
+    assert 'class="warning"' not in dom  # every record was decided
+
+
+def test_rendered_page_fits_a_desktop_and_a_phone(rendered):
+    for view, width in WIDTHS.items():
+        measured = rendered.measured[view]
+        assert measured["view"] == width, measured
+        # no horizontal overflow of the page: wide tables scroll inside their own box
+        assert measured["scrollWidth"] <= width, (view, measured["scrollWidth"], measured["outside"][:10])
+        assert measured["outside"] == [], (view, measured["outside"][:10])
+        if view == "desktop":
+            assert measured["scrolling"] == [], measured["scrolling"]  # at a desktop's width every table fits
+        cards = measured["cards"]
+        assert len(cards) == 6 and all(0 <= left and right <= width for left, _, right in cards), (view, cards)
+        rows = len({top for _, top, _ in cards})
+        assert rows == (2 if view == "desktop" else 3), (view, cards)  # the cards wrap: 3 a row, 2 on a phone
+        assert _png_size(rendered.screenshots[view]) == (width, measured["height"])
+    assert rendered.measured["phone"]["height"] > rendered.measured["desktop"]["height"]
+
+
+def test_printed_page_is_a4_with_page_numbers_and_no_broken_ids(rendered):
+    data = rendered.pdf.read_bytes()
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", data)
+    assert boxes and all(abs(float(w) - 595.28) < 1 and abs(float(h) - 841.89) < 1 for w, h in boxes), boxes[:3]
+    _require(PDFTOTEXT, NO_PDFTOTEXT)
+    text = subprocess.run([PDFTOTEXT, "-layout", str(rendered.pdf), "-"], capture_output=True, text=True,
+                          timeout=60, check=True).stdout
+    pages = text.split("\f")
+    pages = pages[:-1] if not pages[-1].strip() else pages
+    assert len(pages) == len(boxes) >= 2
+    for number, page in enumerate(pages, start=1):
+        assert f"Page {number} of {len(pages)}" in page, (number, page[-300:])
+        assert "Portfolio customer profitability · version 2026.1" in page  # the running title
+    report = rendered.report
+    for customer in (*report.top, *report.bottom, *report.credit_leaders):
+        assert customer.id in text, customer.id  # ids do not wrap
+    # a note stays on the page of its table
+    for table, note in (("Top 100%", "customers lose money; together"), ("All customers", "Every row adds up"),
+                        ("Support centre (capacity)", "Unused capacity is reported")):
+        (where,) = [page for page in pages if table in page]
+        assert note in where, (table, note)
