@@ -6,7 +6,6 @@ with their units, and the classifications.
 """
 from __future__ import annotations
 
-import decimal
 from decimal import Decimal
 from typing import Callable, Dict, List, Optional, Sequence, Set
 

@@ -6,15 +6,11 @@ import contextlib
 import csv
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
-from collections import Counter
 from decimal import Decimal
 from typing import IO, Iterator, List, Optional
-
-import attrs
 
 from .diagnostics import PolicyError, render_all
 from .display import json_value

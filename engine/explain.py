@@ -7,7 +7,6 @@ plan filled while deciding; the only arithmetic is the distance to a threshold
 """
 from __future__ import annotations
 
-import datetime
 import decimal
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
@@ -18,7 +17,7 @@ from . import ast
 from .formatter import format_expr
 from .functions import FUNCTIONS
 from .display import json_value, short, shown, truth
-from .money import CONTEXT, grouped, percent, plain, quantity
+from .money import CONTEXT, plain
 from .units import Unit
 
 if TYPE_CHECKING:

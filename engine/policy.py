@@ -6,8 +6,6 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
-import attrs
-
 from .checked import CheckedPolicy
 from .checker import check
 from .compiler import Plan, compile_policy

@@ -367,7 +367,7 @@ def run_corpus_file(path: Path) -> List[str]:
         elif name in failures:
             for line, fragment, written in failures[name]:
                 problems.append(f"{where}:{written}: expected record {name} to fail"
-                                + (f' with "{fragment}"' if fragment else "") + f", but it was decided: "
+                                + (f' with "{fragment}"' if fragment else "") + ", but it was decided: "
                                 + ", ".join(f"{k}={v}" for k, v in result.classes.items()))
         else:
             _check_decision(where, tree, name, result, claims[name], problems)

@@ -482,7 +482,7 @@ def rendered(tmp_path_factory):
 
 
 def test_rendered_page_has_the_chart_and_the_tables(rendered):
-    dom, report = rendered.dom, rendered.report
+    dom = rendered.dom
     assert '<svg class="whale"' in dom and '<path class="curve" d="M' in dom
     assert '<circle class="peak"' in dom and "100% of total profit = 9,137,205.71 EUR" in dom
     assert '<table class="classes">' in dom and '<table class="customers">' in dom and '<table class="pools">' in dom
