@@ -656,16 +656,19 @@ class _Checker(ast.Visitor[Unit]):
         """The money figure that ranks customers in reports: the one `rank by` names; without
         it the measure `profit` if it is money, else the last money measure; else none."""
         stated = [s for s in self.policy.statements if isinstance(s, ast.Header) and s.key == "rank"]
-        rankable = {f.name: f for f in figures if f.kind not in ("rate", "pool")}
+        # any figure or field a decision has, with its unit (a rate is the same for every customer)
+        rankable = {f.name: f.unit for f in figures if f.kind not in ("rate", "pool")}
+        rankable.update({name: unit for name, unit in self.units.items()
+                         if self.kinds.get(name) == "field" and unit is not None})
         if stated:
             name, span = stated[0].value, stated[0].span
-            figure = rankable.get(name)
-            if figure is None:
-                self.report("rank-unknown", f"'{name}' is not a figure of this policy", span,
-                            _hint(name, [n for n, f in rankable.items() if f.unit == MONEY],
+            unit = rankable.get(name)
+            if unit is None:
+                self.report("rank-unknown", f"'{name}' is not a figure or field of this policy", span,
+                            _hint(name, [n for n, u in rankable.items() if u == MONEY],
                                   "name a money measure, e.g. `rank by profit`"))
-            elif figure.unit != MONEY:
-                self.report("rank-not-money", f"customers are ranked by money, but '{name}' is {figure.unit.describe()}",
+            elif unit != MONEY:
+                self.report("rank-not-money", f"customers are ranked by money, but '{name}' is {unit.describe()}",
                             span, "name a money figure such as profit; a ratio cannot be added up over customers")
             return name
         money = [f.name for f in figures if f.kind == "measure" and f.unit == MONEY]

@@ -56,7 +56,11 @@ class Decision:
 
     def share(self, name: str) -> Any:
         """Its share of the portfolio figure (pooled cost, referral credit) `name`."""
-        return self.shares[self.plan.portfolio_figures[name]]
+        index = self.plan.portfolio_figures.get(name)
+        if index is None:
+            known = ", ".join(self.plan.portfolio_figures) or "none in this policy"
+            raise KeyError(f"'{name}' is not a pooled cost or referral credit of this policy ({known})")
+        return self.shares[index]
 
     @property
     def shares(self) -> tuple:
@@ -70,7 +74,7 @@ class Decision:
             return self.plan.figure_value(name, self.slots)
         except KeyError:
             known = ", ".join([*self.plan.figure_slot][:12])
-            raise KeyError(f"'{name}' is not a field, figure or classification of this policy (e.g. {known})") from None
+            raise KeyError(f"'{name}' is not a field, rate, figure or classification of this policy (e.g. {known})") from None
 
     def as_dict(self) -> Dict[str, Any]:
         """The JSON form of a decision (as `profit run --format json` writes it): figures as

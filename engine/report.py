@@ -345,7 +345,7 @@ class _Builder:
 
     def build(self, results: Iterable) -> Report:
         policy = self.policy
-        classes_in_order = [rule.label for rule in policy.checked.classifications[0].rules]
+        classes_in_order = list(dict.fromkeys(rule.label for rule in policy.checked.classifications[0].rules))
         counts: Counter = Counter()
         revenue = {cls: _ZERO for cls in classes_in_order}
         cost = dict(revenue)

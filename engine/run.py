@@ -102,7 +102,7 @@ class Run:
         self._progress = progress
         self._currency = checked.currency
         self._classification = checked.classifications[0].name
-        self._labels = [rule.label for rule in checked.classifications[0].rules]
+        self._labels = list(dict.fromkeys(rule.label for rule in checked.classifications[0].rules))
         self._bottom_line = checked.bottom_line
         self._slot = policy.plan.figure_slot[checked.bottom_line] if checked.bottom_line else None
         self._counts: Dict[str, int] = {}

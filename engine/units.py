@@ -117,7 +117,10 @@ def _verb(op: str) -> str:
 def multiply(left: Unit, right: Unit) -> Unit:
     _require_numeric(left, right)
     for a, b in ((left, right), (right, left)):
-        if a.literal or (a.is_scalar and not (a.kind == "number" and b.per)):
+        if a.literal:  # a bare number scales the other side, whichever side it stands on: a * 2 is a percentage
+            return b
+    for a, b in ((left, right), (right, left)):
+        if a.is_scalar and not (a.kind == "number" and b.per):
             return b
     for a, b in ((left, right), (right, left)):
         if b.per and a.per is None and a.kind in QUANTITIES | {"number"}:

@@ -107,7 +107,7 @@ def test_decision_value_reads_fields_figures_and_classes():
     assert decision.value("profit") == decision.figures["profit"]
     assert decision.value("id") == decision.id
     assert decision.value("class") == decision.classification
-    with pytest.raises(KeyError, match="'nope' is not a field, figure or classification"):
+    with pytest.raises(KeyError, match="'nope' is not a field, rate, figure or classification"):
         decision.value("nope")
 
 
@@ -326,3 +326,26 @@ def test_an_empty_field_is_named_once():
                          "measure e = s < s\nclassify k\n  a otherwise\n")
     (error,) = list(policy.run([{"id": "A", "s": ""}]))
     assert "leaves empty (s) in measure 'e'" in error.message
+
+
+def test_a_percentage_times_a_number_is_still_a_percentage():
+    """`a * 2` with `a` a percentage once came out as a bare number, so `revenue + a * 2` checked."""
+    from engine import PolicyError
+    source = RANKED.replace("measure share = 5%", "measure share = 5%\nmeasure wrong = revenue + share * 2")
+    with pytest.raises(PolicyError, match="cannot add money and a percentage"):
+        load_policy(source)
+    assert load_policy(RANKED.replace("measure share = 5%", "measure share = 5% * 2")).checked.figure(
+        "share").unit.kind == "percent"
+
+
+def test_a_label_two_rules_give_is_counted_once():
+    policy = load_policy(RANKED.replace("  any otherwise", "  small when net < 5 EUR\n  big when net > 100 EUR\n"
+                                        "  small otherwise"))
+    summary = policy.run([{"id": "A", "revenue": "1.00"}, {"id": "B", "revenue": "50.00"}]).summary
+    assert summary.counts == (("small", 2),)
+    assert [c.label for c in build_report(policy, policy.run([{"id": "A", "revenue": "1.00"}])).classes] == ["small"]
+
+
+def test_rank_by_a_money_field():
+    policy = load_policy(RANKED.replace("currency EUR\n", "currency EUR\nrank by revenue\n"))
+    assert policy.bottom_line == "revenue"

@@ -221,7 +221,7 @@ CASES = {
         "ambiguous", "write `share_field > 5%` (0.05 as a whole), or `share_field > 0.05%`"),
     "rank by an unknown figure": Case(
         "rank-unknown", edit(("currency EUR\n", "currency EUR\nrank by proft\n")), "rank by proft",
-        "'proft' is not a figure of this policy", "did you mean 'profit'?"),
+        "'proft' is not a figure or field of this policy", "did you mean 'profit'?"),
     "rank by a percentage": Case(  # adding up percentages over customers as money means nothing
         "rank-not-money", edit(("currency EUR\n", "currency EUR\nrank by share\n"), append="measure share = 5%\n"),
         "rank by share", "customers are ranked by money, but 'share' is a percentage", "name a money figure"),
