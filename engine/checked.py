@@ -101,6 +101,15 @@ class AllocationSpec:
     fallback_equal: bool
     span: ast.Span = attrs.field(eq=False)
 
+    def row_values(self) -> Tuple[Tuple[str, ast.Expr], ...]:
+        """What a stage pass works out on each record for this figure, by key: its driver."""
+        return ((self.name, self.driver),) if self.driver is not None else ()
+
+    @property
+    def only_where(self) -> Optional[str]:
+        """The field without which a record has no row values (None: every record has them)."""
+        return None
+
 
 @attrs.frozen
 class ReferralSpec:
@@ -117,6 +126,16 @@ class ReferralSpec:
     anyway: Optional[ast.Expr]
     strict: bool
     span: ast.Span = attrs.field(eq=False)
+
+    def row_values(self) -> Tuple[Tuple[str, ast.Expr], ...]:
+        """What a stage pass works out on each referred customer: the value it brings, and
+        the value it brings if it came anyway."""
+        return ((self.name, self.driver),) + (((self.name + " anyway", self.anyway),) if self.anyway is not None else ())
+
+    @property
+    def only_where(self) -> Optional[str]:
+        """Only a referred customer brings its referrer anything."""
+        return self.via
 
 
 @attrs.frozen

@@ -204,8 +204,7 @@ class _Compiler(ast.Visitor[str]):
             needed = set()
             for index in targets:
                 spec = policy.allocations[index]
-                names = {n.name for e in (spec.driver, getattr(spec, "anyway", None)) if e is not None
-                         for n in ast.walk(e) if isinstance(n, ast.Name)}
+                names = {n.name for _, e in spec.row_values() for n in ast.walk(e) if isinstance(n, ast.Name)}
                 needed |= names.union(*(policy.depends.get(n, ()) for n in names))
             segments.append(self.segment(len(segments) + 1, targets, needed, len(passes) + 1))
         segments.append(self.segment(len(segments) + 1, (), None, len(passes) + 1))
@@ -258,21 +257,19 @@ class _Compiler(ast.Visitor[str]):
                        start, self.slots, tuple(used))
 
     def drivers(self, figure: Figure) -> None:
-        """An allocation's driver (and came-anyway value), which the portfolio pass shares out by."""
+        """A portfolio figure's values on each record (a driver, the value a referral brings),
+        which the stage pass shares out by."""
         self.owner = Owner(f"the driver of {figure.kind} '{figure.name}'", figure.span)
-        expr = figure.expr
-        nodes = ((figure.name, getattr(expr, "driver", None) or getattr(expr, "value", None)),
-                 (figure.name + " anyway", getattr(expr, "anyway", None)))
+        spec = self.policy.allocations[self.allocation_index[figure.name]]
 
         def compute() -> None:
-            for key, node in nodes:
-                if node is not None:
-                    self.driver_slot[key] = self.slot(self.expr(node))
+            for key, node in spec.row_values():
+                self.driver_slot[key] = self.slot(self.expr(node))
 
-        if isinstance(expr, ast.Referral):  # only a referred customer brings its referrer anything
-            self.emit(f"if {self.names[expr.via]} is not None:")
+        if spec.only_where is not None:
+            self.emit(f"if {self.names[spec.only_where]} is not None:")
             self.branch(compute)
-            if self.lines[-1].lstrip().startswith("if "):  # the value is a figure computed already
+            if self.lines[-1].lstrip().startswith("if "):  # the values are figures computed already
                 del self.lines[-1], self.owners[-1]
         else:
             compute()
@@ -290,7 +287,7 @@ class _Compiler(ast.Visitor[str]):
         self.figure_now = figure
         self.owner = Owner(f"{figure.kind} '{figure.name}'" if figure.kind != "total" else f"the total '{figure.name}'",
                            figure.span)
-        if isinstance(figure.expr, (ast.Allocate, ast.Referral)):
+        if figure.name in self.allocation_index:  # a portfolio figure: its share comes from the pass
             raw = self.new_slot()
             self.emit(f"v{raw} = shares[{len(self.reads)}]")
             self.reads.append(self.allocation_index[figure.name])
