@@ -245,16 +245,40 @@ def test_every_expression_node_has_the_checkers_unit(path):
                     checked.unit_of(node)
 
 
-@pytest.mark.parametrize("path, data", [(STANDARD, CUSTOMERS), (PORTFOLIO, PORTFOLIO_DATA)],
-                         ids=["standard", "portfolio"])
-def test_every_unit_an_explanation_shows_is_the_checkers(path, data):
+def _explained_policies():
+    """Every shipped policy with its example data, and every corpus policy that loads, with its records."""
+    from engine import PolicyError
+    from test_corpus import FILES, read_corpus_file
+    yield pytest.param(STANDARD, rows_of(CUSTOMERS), id="standard")
+    yield pytest.param(ROOT / "policies" / "strict.policy", rows_of(CUSTOMERS), id="strict")
+    yield pytest.param(PORTFOLIO, rows_of(PORTFOLIO_DATA), id="portfolio")
+    for path in FILES:
+        records, _ = read_corpus_file(path.read_text(encoding="utf-8"))
+        try:
+            load_policy(path)
+        except PolicyError:
+            continue
+        if records:
+            yield pytest.param(path, [r.record for r in records], id="corpus/" + path.stem)
+
+
+@pytest.mark.parametrize("path, records", list(_explained_policies()))
+def test_every_unit_an_explanation_shows_is_the_checkers(path, records):
+    """Each figure's unit in an explanation, and the way its value is written, is the checker's."""
+    from engine.display import shown
     policy = load_policy(path)
     units = policy.checked.names
-    for result in list(policy.run(rows_of(data)))[:50]:
+    explained = 0
+    for result in list(policy.run(records))[:50]:
         if isinstance(result, RecordError):
             continue
-        for step in result.explain().steps:
+        explanation = result.explain()
+        text = str(explanation)
+        for step in explanation.steps:
             assert step.unit == units[step.name], step.name
+            assert shown(step.value, units[step.name], policy.currency) in text, step.name
+        explained += 1
+    assert explained, "no decision to explain"
 
 
 REFERRALS = """policy "word of mouth"
