@@ -110,31 +110,35 @@ class Run:
         self._errors: List[RecordError] = []
         self._records = 0
         self._summary: Optional[RunSummary] = None
+        self._reader = self._read()
 
-    def __iter__(self) -> "Run":
-        return self
+    def __iter__(self) -> Iterator[Result]:
+        return self._reader
 
     def __next__(self) -> Result:
-        try:
-            result = next(self._results)
-        except StopIteration:
-            self._finish()
-            raise
-        self._records += 1
-        if result.__class__ is RecordError:
-            self._errors.append(result)
-        else:
-            label = result.outcomes[0].label  # type: ignore[union-attr]
-            counts = self._counts
-            counts[label] = counts.get(label, 0) + 1
-            if self._slot is not None:
-                value = result.slots[self._slot]  # type: ignore[union-attr]
-                if value.__class__ is Decimal:
-                    # exact whatever the caller's decimal context: the run adds in the engine's
-                    self._totals[label] = CONTEXT.add(self._totals.get(label, _ZERO), value)
-        if self._progress is not None and self._records % PROGRESS_EVERY == 0:
-            self._progress(self._records, len(self._errors))
-        return result
+        return next(self._reader)
+
+    def _read(self) -> Iterator[Result]:
+        """Each result as it comes, counted into the summary (locals, as this runs per record)."""
+        counts, totals, errors, slot, progress = self._counts, self._totals, self._errors, self._slot, self._progress
+        add = CONTEXT.add  # exact whatever the caller's decimal context: the run adds in the engine's
+        records = 0
+        for result in self._results:
+            records += 1
+            if result.__class__ is RecordError:
+                errors.append(result)
+            else:
+                label = result.outcomes[0].label  # type: ignore[union-attr]
+                counts[label] = counts.get(label, 0) + 1
+                if slot is not None:
+                    value = result.slots[slot]  # type: ignore[union-attr]
+                    if value.__class__ is Decimal:
+                        totals[label] = add(totals.get(label, _ZERO), value)
+            if progress is not None and not records % PROGRESS_EVERY:
+                progress(records, len(errors))
+            yield result
+        self._records = records
+        self._finish()
 
     def _finish(self) -> None:
         if self._summary is not None:
@@ -150,11 +154,8 @@ class Run:
     @property
     def summary(self) -> RunSummary:
         """The run's summary; reads (and drops) any results not read yet."""
-        while self._summary is None:
-            try:
-                Run.__next__(self)
-            except StopIteration:
-                pass
+        for _ in self._reader:
+            pass
         assert self._summary is not None
         return self._summary
 
@@ -173,14 +174,7 @@ class KeptRun(Run):
     def __init__(self, policy: "Policy", results: Iterator[Result],
                  portfolio: Optional[Callable[[], Optional[PortfolioSummary]]] = None) -> None:
         super().__init__(policy, results, portfolio)
-        kept: List[Result] = []
-        keep, read = kept.append, super().__next__
-        try:
-            while True:  # one pass: each result is kept as the summary counts it
-                keep(read())
-        except StopIteration:
-            pass
-        self.results: Tuple[Result, ...] = tuple(kept)
+        self.results: Tuple[Result, ...] = tuple(self._reader)  # one pass: kept as the summary counts them
 
-    def __iter__(self) -> Iterator[Result]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[Result]:
         return iter(self.results)
