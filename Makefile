@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,excel,parquet,encodings]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -24,9 +24,19 @@ test: $(STAMP)
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
 
+# make fuzz: tests/test_fuzz.py (bounded in `make test`) with many more examples and longer bounds
+FUZZ_EXAMPLES ?= 10000
+FUZZ_DEADLINE_MS ?= 30000
+FUZZ_BUDGET_S ?= 900
+.PHONY: fuzz
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_DEADLINE_MS=$(FUZZ_DEADLINE_MS) FUZZ_BUDGET_S=$(FUZZ_BUDGET_S) \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider --hypothesis-show-statistics tests/test_fuzz.py
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_portfolio.py
+	$(BIN)/python benchmarks/bench_check.py
 
 # make bench-compare BASE=<older commit>: the per-record figures of both, measured in one run
 bench-compare: $(STAMP)
