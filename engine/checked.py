@@ -8,6 +8,8 @@ the checker, so what the checker found is read here and never worked out again.
 from __future__ import annotations
 
 import decimal
+import functools
+import hashlib
 from decimal import Decimal
 from typing import Dict, FrozenSet, Mapping, Optional, Tuple, Union
 
@@ -189,3 +191,11 @@ class CheckedPolicy:
 
     def figure(self, name: str) -> Figure:
         return next(f for f in self.figures if f.name == name)
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """"sha256:" and the SHA-256 of the exact policy text (UTF-8), as a stored portfolio
+        context records the policy that made it: any change of the text counts, even of
+        whitespace, a comment or a line end (CRLF or LF); only a leading BOM, which is not
+        read as part of the text, does not."""
+        return "sha256:" + hashlib.sha256(self.source.encode("utf-8", "surrogatepass")).hexdigest()

@@ -10,13 +10,14 @@
     context.py      the stored context: a run's totals, to decide one record later
 """
 from .allocation import AllocationContext, GroupContext, Share
-from .context import PortfolioContext, share_from_context
+from .context import ContextError, PolicyStamp, PortfolioContext, share_from_context
 from .passes import PoolUse, PortfolioSummary, Source, evaluate_portfolio
 from .referral import Contribution, ReferralLeader, ReferralShare
 from .shares import ZeroTotal, distribute
 
 __all__ = [
-    "AllocationContext", "Contribution", "GroupContext", "PoolUse", "PortfolioContext", "PortfolioSummary",
-    "ReferralLeader", "ReferralShare", "Share", "Source", "ZeroTotal", "distribute", "evaluate_portfolio",
+    "AllocationContext", "ContextError", "Contribution", "GroupContext", "PolicyStamp", "PoolUse",
+    "PortfolioContext", "PortfolioSummary", "ReferralLeader", "ReferralShare", "Share", "Source", "ZeroTotal",
+    "distribute", "evaluate_portfolio",
     "share_from_context",
 ]

@@ -15,6 +15,7 @@ from ..display import short
 from ..formatter import format_expr
 from ..money import grouped, quantity
 from .kind import Gather, Kind
+from .schema import Amount, Count, Fields, Invalid, Items, Maybe, Text, shown
 from .kind import Share as ShareBase
 from .shares import WIDE, distribute, unscale, weight, whole
 from .storage import Column, GroupInfo
@@ -232,11 +233,23 @@ class AllocationKind(Kind):
             group: attrs.evolve(g, allocated=g.allocated - unshared.get(group, 0)) for group, g in stored.groups.items()})
 
     def dump(self, stored: AllocationContext) -> Any:
+        """Decimals as plain strings ("420000.00", never an exponent), one entry per group."""
         return {"driver": stored.driver, "groups": [
-            {"group": g, "pool": str(c.pool), "total": str(c.total), "customers": c.customers,
-             "allocated": str(c.allocated)} for g, c in stored.groups.items()]}
+            {"group": g, "pool": format(c.pool, "f"), "total": format(c.total, "f"), "customers": c.customers,
+             "allocated": format(c.allocated, "f")} for g, c in stored.groups.items()]}
 
     def load(self, name: str, data: Any) -> AllocationContext:
-        return AllocationContext(name, data.get("driver"), {
-            g["group"]: GroupContext(Decimal(g["pool"]), Decimal(g["total"]), int(g["customers"]),
-                                     Decimal(g["allocated"])) for g in data["groups"]})
+        """Read by its schema: a pool, its total and what was allocated are decimals, not negative;
+        no group twice; no more allocated than the pool. Raises context.Invalid otherwise."""
+        found = Fields({"driver": Maybe(Text()), "groups": Items(Fields({
+            "group": Maybe(Text()), "pool": Amount(), "total": Amount(), "customers": Count(),
+            "allocated": Amount()}))}).read(data, ())
+        groups: Dict[Optional[str], GroupContext] = {}
+        for index, g in enumerate(found["groups"]):
+            if g["group"] in groups:
+                raise Invalid(f"the group {shown(g['group'])} is given twice", ("groups", index, "group"))
+            if g["allocated"] > g["pool"]:
+                raise Invalid(f"{format(g['allocated'], 'f')} allocated is more than the pool, "
+                              f"{format(g['pool'], 'f')}", ("groups", index, "allocated"))
+            groups[g["group"]] = GroupContext(g["pool"], g["total"], g["customers"], g["allocated"])
+        return AllocationContext(name, found["driver"], groups)

@@ -92,4 +92,4 @@ class Kind(ABC):
 
     @abstractmethod
     def load(self, name: str, data: Any) -> Any:
-        """The stored context part from JSON data (checked by the caller's error handling)."""
+        """The stored context part from JSON data, read by its schema (schema.py); raises schema.Invalid."""

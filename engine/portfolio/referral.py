@@ -15,6 +15,7 @@ import attrs
 from ..checked import CheckedPolicy, ReferralSpec, RoundingRule
 from ..money import CONTEXT, grouped, percent
 from .kind import Gather, Kind
+from .schema import Amount, Each
 from .kind import Share as ShareBase
 from .storage import Column
 
@@ -246,7 +247,10 @@ class ReferralKind(Kind):
         return tuple(found)
 
     def dump(self, stored: Dict[str, Decimal]) -> Any:
-        return {customer: str(amount) for customer, amount in stored.items()}
+        """{customer id: credit}, the credit a plain decimal string ("43124.36")."""
+        return {customer: format(amount, "f") for customer, amount in stored.items()}
 
     def load(self, name: str, data: Any) -> Dict[str, Decimal]:
-        return {customer: Decimal(amount) for customer, amount in data.items()}
+        """Read by its schema: an object of customer ids (text) to credits (decimals, negative
+        when the customers referred brought a loss). Raises context.Invalid otherwise."""
+        return Each(Amount(negative=True)).read(data, ())
