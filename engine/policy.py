@@ -12,10 +12,10 @@ from .compiler import Plan, compile_policy
 from .diagnostics import Diagnostic
 from .money import CONTEXT
 from .evaluator import Decision, ShareOf, evaluate, evaluate_rows
-from .parser import parse
+from .parser import collector_paused, parse, read_policy
 from .portfolio import PortfolioContext, evaluate_portfolio, share_from_context
 from .records import RecordSource
-from .run import KeptRun, Progress, Run
+from .run import KeptRun, Progress, Run, first_ids_only
 
 
 class Policy:
@@ -102,27 +102,38 @@ class Policy:
         return evaluate(self._plan, record, share_of=self._share_of(context))
 
     def run(self, records: Union[Iterable[Mapping[str, Any]], RecordSource], *,
-            context: Optional[PortfolioContext] = None, progress: Optional[Progress] = None) -> Run:
+            context: Optional[PortfolioContext] = None, progress: Optional[Progress] = None,
+            unique_ids: bool = False) -> Run:
         """Decide a batch: a Decision or a RecordError per record, in input order, then the summary.
 
         Picks the strategy itself: record by record; for a portfolio policy, every record
         first, sharing pools out exactly over all of them (a RecordSource, such as a file, is
         read again instead of being held in memory); with `context`, each record against those
-        stored portfolio totals. `progress(records, errors)` is called every 256 records.
+        stored portfolio totals. `progress(records, errors)` is called every 256 records. With
+        `unique_ids`, a record whose id an earlier record had is a record error before anything
+        is evaluated (in a portfolio it takes no part in any pool or referral network).
         """
         plan = self._plan
+        if isinstance(records, RecordSource):  # the file's header against the record schema, before any row
+            records.check(plan.fields, plan.key_column)
+
+        def rows() -> Iterator[Tuple[int, Any]]:
+            found = _rows(records)
+            return first_ids_only(found, plan.key_column) if unique_ids else found
+
         if context is not None:
-            results = evaluate_rows(plan, _rows(records), share_of=self._share_of(context))
+            results = evaluate_rows(plan, rows(), share_of=self._share_of(context))
             return Run(self, results, progress=progress)
         if plan.stages or plan.policy.pools:  # capacity pools report their use over the run
             if isinstance(records, RecordSource):
                 label = "this run" if records.name is None else f"the run over {records.name}"
-                results, finish = evaluate_portfolio(plan, records.rereadable().rows, label)
+                records.rereadable()
+                results, finish = evaluate_portfolio(plan, rows, label)
             else:
-                rows = _rows(records)  # read once: the records are kept in memory between passes
-                results, finish = evaluate_portfolio(plan, lambda: rows, keep_values=True)
+                kept = rows()  # read once: the records are kept in memory between passes
+                results, finish = evaluate_portfolio(plan, lambda: kept, keep_values=True)
             return Run(self, results, finish, progress)
-        return Run(self, evaluate_rows(plan, _rows(records)), progress=progress)
+        return Run(self, evaluate_rows(plan, rows()), progress=progress)
 
     def evaluate_many(self, records: Iterable[Mapping[str, Any]]) -> Run:
         """Decide records as they come; yields a Decision or a RecordError for each, in order.
@@ -153,10 +164,10 @@ def load_policy(source: Union[str, "os.PathLike[str]"], *, filename: Optional[st
     Raises PolicyError with every diagnostic when the policy is not valid.
     """
     if isinstance(source, os.PathLike) or "\n" not in source:
-        path = Path(source)
-        text = path.read_text(encoding="utf-8-sig")
         name = filename or str(source)
+        text = read_policy(Path(source), name)  # UTF-8 with or without a BOM; else a PolicyError
     else:
-        text, name = source, filename or "<string>"
-    with decimal.localcontext(CONTEXT):  # the caller's decimal settings never reach a policy
+        text, name = source, filename or "<string>"  # a leading BOM is read as in a file (parse)
+    # the caller's decimal settings never reach a policy; the collector: see engine/parser.py
+    with decimal.localcontext(CONTEXT), collector_paused():
         return Policy(compile_policy(check(parse(text, name))))

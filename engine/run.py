@@ -7,12 +7,18 @@
 
 The results stream: they are read once, as they come, and only the summary is kept
 (counts and bottom-line totals per class, the record errors, and for a portfolio the
-pools as shared, the capacity pools' use and the referral leaders).
+pools as shared, the capacity pools' use and the referral leaders), with the set of ids
+seen so far, to name the ids on more than one record (one entry per distinct id, about
+100 bytes each, 100 MB for a million: the only part of a run's memory that grows with
+the records).
+
+`first_ids_only(rows, key)` makes every record whose id an earlier record already had a
+RecordError before it is evaluated (`profit run --unique-ids`).
 """
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union
 
 import attrs
 
@@ -28,6 +34,7 @@ if TYPE_CHECKING:
 Result = Union[Decision, RecordError]
 Progress = Callable[[int, int], None]  # (records so far, errors so far)
 PROGRESS_EVERY = 256
+DUPLICATES_LISTED = 20  # the ids a summary names; `duplicates` counts them all
 _ZERO = Decimal(0)
 
 
@@ -49,6 +56,11 @@ class RunSummary:
     bottom_line: Optional[str]  # the money figure `totals` adds up
     totals: Tuple[Tuple[str, Decimal], ...]  # (label, its decisions' bottom line added up)
     portfolio: Optional[PortfolioSummary] = None  # pools as shared, capacity use, referral leaders
+    # ids on more than one record (decided or not), in the order they were first repeated: at most
+    # DUPLICATES_LISTED of them; `duplicates` counts them all, `repeated` the records after the first
+    duplicate_ids: Tuple[str, ...] = ()
+    duplicates: int = 0
+    repeated: int = 0
 
     @property
     def context(self) -> Optional[PortfolioContext]:
@@ -66,6 +78,16 @@ class RunSummary:
     def line(self) -> str:
         return (f"{plural(self.records, 'record')} in = {plural(self.decisions, 'decision')} + "
                 f"{plural(len(self.errors), 'error')} out")
+
+    def duplicate_line(self) -> Optional[str]:
+        """`2 duplicate ids (3 records after the first with their id): C-1, C-7`; None without."""
+        if not self.duplicates:
+            return None
+        names = ", ".join(self.duplicate_ids)
+        if self.duplicates > len(self.duplicate_ids):
+            names += f" and {self.duplicates - len(self.duplicate_ids):,} more"
+        return (f"{plural(self.duplicates, 'duplicate id')} ({plural(self.repeated, 'record')} after the first "
+                f"with {'its' if self.duplicates == 1 else 'their'} id): {names}")
 
     def pool_lines(self) -> List[str]:
         """How each pooled cost was shared, and each capacity pool's use, in words."""
@@ -109,6 +131,7 @@ class Run:
         self._totals: Dict[str, Decimal] = {}
         self._errors: List[RecordError] = []
         self._records = 0
+        self._repeats: Dict[str, int] = {}  # id → records with it after the first, in order first repeated
         self._summary: Optional[RunSummary] = None
         self._reader = self._read()
 
@@ -123,8 +146,16 @@ class Run:
         counts, totals, errors, slot, progress = self._counts, self._totals, self._errors, self._slot, self._progress
         add = CONTEXT.add  # exact whatever the caller's decimal context: the run adds in the engine's
         records = 0
+        seen: Set[str] = set()
+        see, repeats = seen.add, self._repeats
         for result in self._results:
             records += 1
+            record_id = result.id
+            if record_id is not None:
+                if record_id in seen:
+                    repeats[record_id] = repeats.get(record_id, 0) + 1
+                else:
+                    see(record_id)
             if result.__class__ is RecordError:
                 errors.append(result)
             else:
@@ -149,7 +180,9 @@ class Run:
             counts=tuple((label, self._counts[label]) for label in self._labels if label in self._counts),
             bottom_line=self._bottom_line,
             totals=tuple((label, self._totals[label]) for label in self._labels if label in self._totals),
-            portfolio=self._portfolio() if self._portfolio is not None else None)
+            portfolio=self._portfolio() if self._portfolio is not None else None,
+            duplicate_ids=tuple(list(self._repeats)[:DUPLICATES_LISTED]), duplicates=len(self._repeats),
+            repeated=sum(self._repeats.values()))
 
     @property
     def summary(self) -> RunSummary:
@@ -178,3 +211,33 @@ class KeptRun(Run):
 
     def __iter__(self) -> Iterator[Result]:
         return iter(self.results)
+
+
+def record_id(record: Any, key: str) -> Optional[str]:
+    """The id of a raw record as validation reads it: its key column, stripped; None when blank."""
+    if not isinstance(record, Mapping):
+        return None
+    value = record.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return str(value).strip()
+
+
+def first_ids_only(rows: Iterable[Tuple[int, Any]], key: str) -> Iterator[Tuple[int, Any]]:
+    """(row, record) pairs as given, except that a record whose id an earlier record already had
+    becomes a RecordError: the first record with an id keeps it, and records in = decisions +
+    errors still holds. Made before any evaluation, so a portfolio run leaves the later records
+    out of every pool and referral network, as it does any record in error."""
+    first: Dict[str, int] = {}
+    for row, record in rows:
+        if record.__class__ is not RecordError:
+            found = record_id(record, key)
+            if found is not None:
+                earlier = first.setdefault(found, row)
+                if earlier != row:
+                    record = RecordError(f"duplicate id '{found}': row {earlier} has it already, and only the "
+                                         "first record with an id is decided", row=row, id=found, field=key,
+                                         value=found)
+        elif record.id is not None:
+            first.setdefault(record.id, row)
+        yield row, record
