@@ -7,7 +7,7 @@ with their units, and the classifications.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Callable, Dict, List, Optional, Sequence, Set
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set
 
 import attrs
 
@@ -20,12 +20,17 @@ from .checked import (
 )
 from .formatter import format_expr
 from .functions import FUNCTIONS, ArgumentError
+from .parser import collector_paused
 from .units import FIELD_TYPES, LITERAL, MONEY, NUMBER, PERCENT, TEXT, YES_NO, Unit, UnitError, rate_word
 from . import units
 
 TOTALS = {"costs": "cost", "credits": "credit"}
 KINDS_IN_ORDER = ("rate", "cost", "credit", "measure", "threshold")
 MAX_NAMES = 2000
+# Names compared, in all, to find the did-you-mean hints of one check: enough for every typo
+# of a real policy; a hostile one with 30,000 unknown names gets the plain help past that
+# (difflib over 2,000 names for each took a minute).
+HINT_BUDGET = 50_000
 
 
 def check(policy: ast.Policy) -> CheckedPolicy:
@@ -33,8 +38,9 @@ def check(policy: ast.Policy) -> CheckedPolicy:
 
     The checked policy holds the policy's expressions numbered (`ast.numbered`), with the
     unit of every node."""
-    numbered, count = ast.numbered(policy)
-    return _Checker(numbered, count).run()
+    with collector_paused():  # a large policy makes many objects and no garbage: see engine/parser.py
+        numbered, count = ast.numbered(policy)
+        return _Checker(numbered, count).run()
 
 
 class _Checker(ast.Visitor[Unit]):
@@ -56,10 +62,26 @@ class _Checker(ast.Visitor[Unit]):
         self.pool_units: Dict[str, Unit] = {}
         self.class_labels: Dict[str, Set[str]] = {}
         self.checking_rules = False  # figures report a classification use themselves
+        self.hint_budget = HINT_BUDGET
 
     def report(self, code: str, message: str, span: ast.Span, help_text: Optional[str] = None,
                severity: str = "error") -> None:
         self.diagnostics.append(Diagnostic(code, message, span, help_text, severity, self.policy.filename))
+
+    def hint(self, word: str, candidates: Callable[[], Iterable[str]], otherwise: str) -> str:
+        """`_hint` over `candidates()`, while the check's HINT_BUDGET lasts; else `otherwise`."""
+        if self.hint_budget <= 0:
+            return otherwise
+        names = list(candidates())
+        self.hint_budget -= len(names)
+        return _hint(word, names, otherwise)
+
+    def currency_hint(self, code: str, otherwise: str) -> str:
+        """`_currency_hint`, while the check's HINT_BUDGET lasts; else `otherwise`."""
+        if self.hint_budget <= 0:
+            return otherwise
+        self.hint_budget -= len(ISO_4217)
+        return _currency_hint(code, otherwise)
 
     # ---- the whole policy ------------------------------------------------------
 
@@ -117,7 +139,7 @@ class _Checker(ast.Visitor[Unit]):
     def check_currency(self, code: str, span: ast.Span) -> None:
         if code not in ISO_4217:
             self.report("unknown-currency", f"unknown currency '{code}'", span,
-                        _currency_hint(code, "use an ISO 4217 code such as EUR, USD or GBP"))
+                        self.currency_hint(code, "use an ISO 4217 code such as EUR, USD or GBP"))
 
     def rounding(self, statement: ast.Rounding) -> RoundingRule:
         ok = True
@@ -129,7 +151,7 @@ class _Checker(ast.Visitor[Unit]):
             if value not in allowed:
                 ok = False
                 self.report("bad-rounding", f"unknown {what} '{value}'", statement.span,
-                            _hint(value, allowed, "choose one of " + ", ".join(allowed)))
+                            self.hint(value, lambda: allowed, "choose one of " + ", ".join(allowed)))
         if not ok:
             return DEFAULT_ROUNDING
         return RoundingRule(statement.mode, statement.unit, statement.scope)
@@ -153,7 +175,7 @@ class _Checker(ast.Visitor[Unit]):
             kind = field.type
             if kind not in FIELD_TYPES:
                 self.report("unknown-type", f"unknown field type '{kind}'", field.span,
-                            _hint(kind, FIELD_TYPES, "use one of " + ", ".join(FIELD_TYPES)))
+                            self.hint(kind, lambda: FIELD_TYPES, "use one of " + ", ".join(FIELD_TYPES)))
                 kind = "number"
             self.units[field.name] = Unit(kind)
             if field.key:
@@ -400,9 +422,8 @@ class _Checker(ast.Visitor[Unit]):
             self.units.setdefault(name, None)
 
     def unknown_name(self, ref: ast.Name) -> None:
-        known = [n for n, k in self.kinds.items()] + list(TOTALS)
         self.report("unknown-name", f"unknown name '{ref.name}'", ref.span,
-                    _hint(ref.name, known, "define it as a record field, a rate or a figure"))
+                    self.hint(ref.name, lambda: [*self.kinds, *TOTALS], "define it as a record field, a rate or a figure"))
 
     # ---- expressions -----------------------------------------------------------------
 
@@ -444,7 +465,7 @@ class _Checker(ast.Visitor[Unit]):
         if money.currency != self.currency:
             if money.currency not in ISO_4217:
                 self.report("unknown-currency", f"unknown currency '{money.currency}'", money.span,
-                            _currency_hint(money.currency, f"this policy is in {self.currency}"))
+                            self.currency_hint(money.currency, f"this policy is in {self.currency}"))
             else:
                 self.report("currency", f"this amount is in {money.currency}, but the policy is in {self.currency}",
                             money.span, f"write amounts in {self.currency}; the engine does not convert currencies")
@@ -498,9 +519,9 @@ class _Checker(ast.Visitor[Unit]):
                         pool.span, "write e.g. `allocate 180,000 EUR by support_calls`")
         if expr.within is not None and (self.kinds.get(expr.within) != "field" or self.units.get(expr.within) != TEXT):
             self.report("bad-group", f"'{expr.within}' is not a text field of the record", expr.span,
-                        _hint(expr.within, [n for n, k in self.kinds.items() if k == "field" and n != expr.within
-                                            and self.units.get(n) == TEXT],
-                              "groups come from a text field such as `region`"))
+                        self.hint(expr.within, lambda: [n for n, k in self.kinds.items() if k == "field"
+                                                        and n != expr.within and self.units.get(n) == TEXT],
+                                  "groups come from a text field such as `region`"))
         if expr.driver is not None:
             driver = self.infer(expr.driver, classes)
             if driver is not None and not driver.is_numeric:
@@ -515,12 +536,12 @@ class _Checker(ast.Visitor[Unit]):
                 if unit is not None and unit != MONEY:
                     self.report("not-money", f"what a referred customer brings must be money, not {unit.describe()}",
                                 node.span, "write e.g. `referred 10% of revenue via referred_by`")
-        fields = [n for n, k in self.kinds.items() if k == "field"]
         for name, kind, example in ((expr.via, "text", "referred_by text optional"),
                                     (expr.anyway_flag, "yes/no", "came_anyway yes/no default no")):
             if name is not None and (self.kinds.get(name) != "field" or self.units.get(name) != Unit(kind)):
                 self.report("bad-referral-field", f"'{name}' is not a {kind} field of the record", expr.span,
-                            _hint(name, fields, f"declare it, e.g. `{example}`"))
+                            self.hint(name, lambda: [n for n, k in self.kinds.items() if k == "field"],
+                                      f"declare it, e.g. `{example}`"))
         if not 1 <= expr.levels <= 5:
             self.report("referral-levels", "a referral credit counts 1 to 5 levels", expr.span,
                         "write e.g. `levels 2`")
@@ -538,7 +559,7 @@ class _Checker(ast.Visitor[Unit]):
         function = FUNCTIONS.get(expr.function)
         if function is None:
             self.report("unknown-function", f"unknown function '{expr.function}'", expr.span,
-                        _hint(expr.function, FUNCTIONS, "the functions are " + ", ".join(FUNCTIONS)))
+                        self.hint(expr.function, lambda: FUNCTIONS, "the functions are " + ", ".join(FUNCTIONS)))
             raise _Unknown()
         if not function.low <= len(expr.args) <= function.high:
             expected = function.arity()
@@ -644,7 +665,7 @@ class _Checker(ast.Visitor[Unit]):
                 labels = self.class_labels[name.name]
                 if text.value not in labels:
                     self.report("unknown-label", f"'{name.name}' never gives the label \"{text.value}\"", text.span,
-                                _hint(text.value, labels, "its labels are " + ", ".join(sorted(labels))))
+                                self.hint(text.value, lambda: labels, "its labels are " + ", ".join(sorted(labels))))
 
     def condition(self, expr: ast.Expr, classes: Set[str], where: str) -> None:
         unit = self.infer(expr, classes)
@@ -665,8 +686,8 @@ class _Checker(ast.Visitor[Unit]):
             unit = rankable.get(name)
             if unit is None:
                 self.report("rank-unknown", f"'{name}' is not a figure or field of this policy", span,
-                            _hint(name, [n for n, u in rankable.items() if u == MONEY],
-                                  "name a money measure, e.g. `rank by profit`"))
+                            self.hint(name, lambda: [n for n, u in rankable.items() if u == MONEY],
+                                      "name a money measure, e.g. `rank by profit`"))
             elif unit != MONEY:
                 self.report("rank-not-money", f"customers are ranked by money, but '{name}' is {unit.describe()}",
                             span, "name a money figure such as profit; a ratio cannot be added up over customers")
