@@ -498,6 +498,10 @@ def _print_summary(summary: RunSummary, unique_ids: bool = False) -> None:
     warning = _duplicate_warning(summary, unique_ids)
     if warning:
         _say(warning)
+    _print_errors(summary)
+
+
+def _print_errors(summary: RunSummary) -> None:
     for error in summary.errors[:10]:
         _say(f"  {error}")
     if len(summary.errors) > 10:
@@ -675,12 +679,14 @@ def _report(args) -> int:
         report = build_report(policy, run)
     with _output(args.output) as out:
         out.write(render_html(report) if fmt == "html" else printable(render_text(report)))
+    summary = run.summary
     if args.output or fmt != "text":
-        _say(run.summary.line())
-    warning = _duplicate_warning(run.summary, args.unique_ids)
+        _say(summary.line())
+    warning = _duplicate_warning(summary, args.unique_ids)
     if warning:
         _say(warning)
-    return EXIT_RECORDS if run.summary.errors else EXIT_OK
+    _print_errors(summary)  # the report counts them; what went wrong goes to stderr, as for `run`
+    return EXIT_RECORDS if summary.errors else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

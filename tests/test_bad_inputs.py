@@ -47,14 +47,7 @@ SUMMARY = re.compile(r"([\d,]+) records? in = ([\d,]+) decisions? \+ ([\d,]+) er
 REFUSED = None  # `records=REFUSED`: the input is refused as a whole; no decision or error is written
 
 # The cases that do not pass yet: id -> what is wrong.
-XFAIL = {
-    "policy-allocated-pool-past-int64": "a pool of 10**20 EUR passes `profit check`, then `run` and `report` crash "
-                                        "with OverflowError: int too big to convert (portfolio/allocation.py "
-                                        "share_out keeps shares as 64-bit cents)",
-    "policy-allocated-pool-of-401-digits": "a 401-digit pool passes `profit check`, then `run` and `report` crash "
-                                           "with decimal.InvalidOperation (portfolio/allocation.py share_out, "
-                                           "quantize)",
-}
+XFAIL: dict = {}
 
 
 # ---- the harness --------------------------------------------------------------------------

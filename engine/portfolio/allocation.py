@@ -21,6 +21,9 @@ from .shares import WIDE, distribute, unscale, weight, whole
 from .storage import Column, GroupInfo
 
 
+LARGEST_POOL = Decimal(10) ** 15  # in currency units: its smallest units fit a 64-bit share
+
+
 @attrs.frozen
 class GroupContext:
     """One group's pool and driver total, as the portfolio run found them."""
@@ -155,6 +158,11 @@ class AllocationKind(Kind):
                     continue
                 amount = table[group] if table is not None and group is not None else spec.pool
                 assert amount is not None
+                if abs(amount) >= LARGEST_POOL:  # shares are whole smallest units in 64 bits
+                    for position in positions:
+                        column.errors[position] = (f"the pool of the allocation '{spec.name}' ({amount:,f}) is "
+                                                   f"too large to share out exactly: at most {LARGEST_POOL:,}")
+                    continue
                 pool = amount.quantize(quantum, decimal.ROUND_HALF_UP)
                 group_weights, extra = whole([weights[p] for p in positions])
                 total = unscale(sum(group_weights), extra)
