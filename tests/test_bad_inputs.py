@@ -539,6 +539,18 @@ def _(h: Harness) -> None:
         code=2, message=r"row 2, id C-1002: field 'revenue'", records=(3, 2, 1))
 
 
+@case("jsonl-number-with-a-20-digit-exponent")  # found by tests/test_fuzz.py
+def _(h: Harness) -> None:
+    path = h.file("customers.jsonl", _lines_with_value(records_of(ROWS[:3]), 1, "revenue", "1e" + "9" * 20))
+    h.cli("run", STANDARD, path, "--format", "json").expect(code=2, message=r"row 2\b", records=(3, 2, 1))
+
+
+@case("json-number-with-a-20-digit-exponent")  # found by tests/test_fuzz.py
+def _(h: Harness) -> None:
+    path = h.file("customers.json", _with_value(records_of(ROWS[:3]), 1, "name", "1.5e" + "9" * 20))
+    h.cli("run", STANDARD, path, "--format", "json").expect(code=2, message=r"row 2\b", records=(3, 2, 1))
+
+
 @case("json-huge-exponents")
 def _(h: Harness) -> None:
     records = json.loads(_with_value(records_of(ROWS[:3]), 0, "revenue", "1e999999999"))

@@ -18,7 +18,18 @@ from .text import has_undecoded, undecoded
 
 CHUNK = 1 << 16
 MAX_RECORD = 1 << 24  # characters: a record larger than this is an error, not a reason to hold the file
-_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+
+def _number(text: str) -> Decimal:
+    """A JSON number with a fraction or exponent, exactly; one whose exponent is past what a
+    Decimal holds (1e99999999999999999999) is a ValueError, so it becomes its record's error."""
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        raise ValueError(f"exponent too large: {text[:40]}") from None
+
+
+_DECODER = json.JSONDecoder(parse_float=_number)
 _STRUCTURE = re.compile(r'[\[\]{}",]')
 _STRING_END = re.compile(r'["\\]')
 _SPACE = " \t\r\n\ufeff"
@@ -33,6 +44,8 @@ def _problem(error: BaseException) -> str:
     text = str(error)
     if "digits" in text:
         return "has a number with thousands of digits"
+    if text.startswith("exponent too large: "):
+        return f"has a number with an exponent too large to hold ({text[20:]})"
     return f"cannot be read: {text[:80]}"
 
 
