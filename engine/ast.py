@@ -358,6 +358,9 @@ class Policy:
     statements: tuple
     filename: str = attrs.field(default="<policy>", eq=False)
     source: str = attrs.field(default="", eq=False, repr=False)
+    # How many expression nodes the parser numbered (their `nid`s are below it); 0 for a
+    # policy built in code, which `numbered` numbers.
+    nodes: int = attrs.field(default=0, eq=False, repr=False)
 
 
 # ---- walking the tree ------------------------------------------------------------

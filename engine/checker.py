@@ -36,10 +36,10 @@ HINT_BUDGET = 50_000
 def check(policy: ast.Policy) -> CheckedPolicy:
     """Check a parsed policy; raise PolicyError with every error (and warning) found.
 
-    The checked policy holds the policy's expressions numbered (`ast.numbered`), with the
-    unit of every node."""
+    The checked policy holds the policy's expressions numbered (by the parser, or by
+    `ast.numbered` for a policy built in code), with the unit of every node."""
     with collector_paused():  # a large policy makes many objects and no garbage: see engine/parser.py
-        numbered, count = ast.numbered(policy)
+        numbered, count = (policy, policy.nodes) if policy.nodes else ast.numbered(policy)
         return _Checker(numbered, count).run()
 
 

@@ -221,7 +221,7 @@ def _parse(source: str, filename: str) -> ast.Policy:
     statements = tuple(builder.statement(child) for child in tree.children if isinstance(child, _Node))
     if builder.diagnostics:
         raise PolicyError(builder.diagnostics, source)
-    return ast.Policy(statements, filename=filename, source=source)
+    return ast.Policy(statements, filename=filename, source=source, nodes=builder.nodes)
 
 
 def read_policy(path: "os.PathLike[str] | str", filename: str) -> str:
@@ -944,6 +944,12 @@ class _Builder:
         self.filename = filename
         self.diagnostics: List[Diagnostic] = []
         self.expressions: Dict[str, Callable[..., ast.Expr]] = {}  # node name → its e_ method
+        self.nodes = 0  # expression nodes numbered so far (see `ast.numbered`)
+
+    def new_nid(self) -> int:
+        """The next expression node's identity, so the checker need not renumber the tree."""
+        self.nodes += 1
+        return self.nodes - 1
 
     def error(self, code: str, message: str, span: ast.Span, help_text: str) -> None:
         self.diagnostics.append(Diagnostic(code, message, span, help_text, filename=self.filename))
@@ -1000,17 +1006,17 @@ class _Builder:
         kind = tree.data
         if kind == "number_literal":
             (number,) = tree.children
-            return ast.Number(self.signed(number), span=span)
+            return ast.Number(self.signed(number), span=span, nid=self.new_nid())
         if kind == "money_literal":
             amount, currency = tree.children
-            return ast.Money(self.signed(amount), currency.value, span=span)
+            return ast.Money(self.signed(amount), currency.value, span=span, nid=self.new_nid())
         if kind == "percent_literal":
             (percent,) = tree.children
-            return ast.Percent(_number(percent), span=span)
+            return ast.Percent(_number(percent), span=span, nid=self.new_nid())
         if kind == "text_literal":
             (text,) = tree.children
-            return ast.Text(_string(text), span=span)
-        return ast.YesNo(kind == "yes_literal", span=span)
+            return ast.Text(_string(text), span=span, nid=self.new_nid())
+        return ast.YesNo(kind == "yes_literal", span=span, nid=self.new_nid())
 
     @staticmethod
     def signed(tree: Any) -> Decimal:
@@ -1056,8 +1062,8 @@ class _Builder:
         return ast.Table(name.value, tuple(entries), span=span)
 
     def s_pool(self, name, amount, volume, unit, *, span):
-        return ast.Pool(name.value, self.expr(amount), ast.Number(_number(volume), span=_span_of(volume)),
-                        unit.value, span=span)
+        volume_number = ast.Number(_number(volume), span=_span_of(volume), nid=self.new_nid())
+        return ast.Pool(name.value, self.expr(amount), volume_number, unit.value, span=span)
 
     def s_classify(self, name, *rules, span):
         return ast.Classification(name.value, tuple(self.rule(r) for r in rules), span=span)
@@ -1097,99 +1103,101 @@ class _Builder:
         method = self.expressions.get(item.data)
         if method is None:
             method = self.expressions[item.data] = getattr(self, "e_" + item.data)
-        return method(*item.children, span=_span_of(item))
+        nid = self.new_nid()  # before the children: parents are numbered before them
+        return method(*item.children, span=_span_of(item), nid=nid)
 
-    def e_number(self, number, *, span):
-        return ast.Number(_number(number), span=span)
+    def e_number(self, number, *, span, nid):
+        return ast.Number(_number(number), span=span, nid=nid)
 
-    def e_percent(self, percent, *, span):
-        return ast.Percent(_number(percent), span=span)
+    def e_percent(self, percent, *, span, nid):
+        return ast.Percent(_number(percent), span=span, nid=nid)
 
-    def e_money(self, amount, currency, *, span):
-        return ast.Money(_number(amount), currency.value, span=span)
+    def e_money(self, amount, currency, *, span, nid):
+        return ast.Money(_number(amount), currency.value, span=span, nid=nid)
 
-    def e_money_rate(self, amount, currency, unit, *, span):
-        quantity = ast.Money(_number(amount), currency.value, span=ast.Span.covering(_span_of(amount), _span_of(currency)))
-        return ast.Rate(quantity, unit.value, span=span)
+    def e_money_rate(self, amount, currency, unit, *, span, nid):
+        quantity = ast.Money(_number(amount), currency.value, span=ast.Span.covering(_span_of(amount), _span_of(currency)),
+                             nid=self.new_nid())
+        return ast.Rate(quantity, unit.value, span=span, nid=nid)
 
-    def e_percent_rate(self, percent, unit, *, span):
-        return ast.Rate(ast.Percent(_number(percent), span=_span_of(percent)), unit.value, span=span)
+    def e_percent_rate(self, percent, unit, *, span, nid):
+        return ast.Rate(ast.Percent(_number(percent), span=_span_of(percent), nid=self.new_nid()), unit.value, span=span, nid=nid)
 
-    def e_number_rate(self, number, unit, *, span):
-        return ast.Rate(ast.Number(_number(number), span=_span_of(number)), unit.value, span=span)
+    def e_number_rate(self, number, unit, *, span, nid):
+        return ast.Rate(ast.Number(_number(number), span=_span_of(number), nid=self.new_nid()), unit.value, span=span, nid=nid)
 
-    def e_text(self, text, *, span):
-        return ast.Text(_string(text), span=span)
+    def e_text(self, text, *, span, nid):
+        return ast.Text(_string(text), span=span, nid=nid)
 
-    def e_yes(self, *, span):
-        return ast.YesNo(True, span=span)
+    def e_yes(self, *, span, nid):
+        return ast.YesNo(True, span=span, nid=nid)
 
-    def e_no(self, *, span):
-        return ast.YesNo(False, span=span)
+    def e_no(self, *, span, nid):
+        return ast.YesNo(False, span=span, nid=nid)
 
-    def e_name(self, name, *, span):
-        return ast.Name(name.value, span=span)
+    def e_name(self, name, *, span, nid):
+        return ast.Name(name.value, span=span, nid=nid)
 
-    def e_call(self, function, *args, span):
-        return ast.Call(function.value, tuple(self.expr(a) for a in args), span=span)
+    def e_call(self, function, *args, span, nid):
+        return ast.Call(function.value, tuple(self.expr(a) for a in args), span=span, nid=nid)
 
-    def e_group(self, inner, *, span):
+    def e_group(self, inner, *, span, nid):
         return self.expr(inner)  # the span is the inside's: parentheses are not part of a value
 
-    def e_negate(self, operand, *, span):
-        return ast.Negate(self.expr(operand), span=span)
+    def e_negate(self, operand, *, span, nid):
+        return ast.Negate(self.expr(operand), span=span, nid=nid)
 
-    def e_binary(self, left, op, right, *, span):
-        return ast.Binary(op.value, self.expr(left), self.expr(right), span=span)
+    def e_binary(self, left, op, right, *, span, nid):
+        return ast.Binary(op.value, self.expr(left), self.expr(right), span=span, nid=nid)
 
-    def e_percent_of(self, share, whole, *, span):
-        return ast.Binary("of", self.expr(share), self.expr(whole), span=span)
+    def e_percent_of(self, share, whole, *, span, nid):
+        return ast.Binary("of", self.expr(share), self.expr(whole), span=span, nid=nid)
 
-    def e_compare(self, left, op, right, *, span):
-        return ast.Compare(op.value, self.expr(left), self.expr(right), span=span)
+    def e_compare(self, left, op, right, *, span, nid):
+        return ast.Compare(op.value, self.expr(left), self.expr(right), span=span, nid=nid)
 
-    def e_between(self, value, low, high, *, span):
-        return ast.Between(self.expr(value), self.expr(low), self.expr(high), False, span=span)
+    def e_between(self, value, low, high, *, span, nid):
+        return ast.Between(self.expr(value), self.expr(low), self.expr(high), False, span=span, nid=nid)
 
-    def e_not_between(self, value, low, high, *, span):
-        return ast.Between(self.expr(value), self.expr(low), self.expr(high), True, span=span)
+    def e_not_between(self, value, low, high, *, span, nid):
+        return ast.Between(self.expr(value), self.expr(low), self.expr(high), True, span=span, nid=nid)
 
-    def e_is_missing(self, value, *, span):
-        return ast.IsMissing(self.expr(value), False, span=span)
+    def e_is_missing(self, value, *, span, nid):
+        return ast.IsMissing(self.expr(value), False, span=span, nid=nid)
 
-    def e_is_present(self, value, *, span):
-        return ast.IsMissing(self.expr(value), True, span=span)
+    def e_is_present(self, value, *, span, nid):
+        return ast.IsMissing(self.expr(value), True, span=span, nid=nid)
 
-    def e_and_(self, left, right, *, span):
-        return ast.Logical("and", self.expr(left), self.expr(right), span=span)
+    def e_and_(self, left, right, *, span, nid):
+        return ast.Logical("and", self.expr(left), self.expr(right), span=span, nid=nid)
 
-    def e_or_(self, left, right, *, span):
-        return ast.Logical("or", self.expr(left), self.expr(right), span=span)
+    def e_or_(self, left, right, *, span, nid):
+        return ast.Logical("or", self.expr(left), self.expr(right), span=span, nid=nid)
 
-    def e_not_(self, operand, *, span):
-        return ast.Not(self.expr(operand), span=span)
+    def e_not_(self, operand, *, span, nid):
+        return ast.Not(self.expr(operand), span=span, nid=nid)
 
-    def e_conditional(self, then, condition, otherwise, *, span):
-        return ast.Conditional(self.expr(then), self.expr(condition), self.expr(otherwise), span=span)
+    def e_conditional(self, then, condition, otherwise, *, span, nid):
+        return ast.Conditional(self.expr(then), self.expr(condition), self.expr(otherwise), span=span, nid=nid)
 
     # the two expressions that stand only as a whole cost or credit
 
-    def e_allocate_by(self, pool, driver, *within, span):
-        return self.allocate(pool, driver, within, fallback_equal=False, span=span)
+    def e_allocate_by(self, pool, driver, *within, span, nid):
+        return self.allocate(pool, driver, within, fallback_equal=False, span=span, nid=nid)
 
-    def e_allocate_by_or_equally(self, pool, driver, *within, span):
-        return self.allocate(pool, driver, within, fallback_equal=True, span=span)
+    def e_allocate_by_or_equally(self, pool, driver, *within, span, nid):
+        return self.allocate(pool, driver, within, fallback_equal=True, span=span, nid=nid)
 
-    def e_allocate_equally(self, pool, *within, span):
-        return self.allocate(pool, None, within, fallback_equal=False, span=span)
+    def e_allocate_equally(self, pool, *within, span, nid):
+        return self.allocate(pool, None, within, fallback_equal=False, span=span, nid=nid)
 
     def allocate(self, pool: _Node, driver: Optional[_Node], within: tuple, fallback_equal: bool,
-                 span: ast.Span) -> ast.Allocate:
+                 span: ast.Span, nid: int) -> ast.Allocate:
         (group,) = within or (None,)
         return ast.Allocate(self.expr(pool), self.expr(driver) if driver is not None else None,
-                            group.value if group is not None else None, fallback_equal, span=span)
+                            group.value if group is not None else None, fallback_equal, span=span, nid=nid)
 
-    def e_referral(self, value, via, *options, span):
+    def e_referral(self, value, via, *options, span, nid):
         found: dict = {}
         for option in options:
             if option.data in found:
@@ -1215,4 +1223,4 @@ class _Builder:
             anyway_flag=anyway[0].value if anyway else None,
             anyway=self.expr(anyway[1]) if anyway else None,
             strict="strict" in found,
-            span=span)
+            span=span, nid=nid)

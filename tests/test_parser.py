@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import attrs
 import lark
 import pytest
 
 from engine import ast
+from engine.checker import check
 from engine.diagnostics import PolicyError
 from engine.parser import MAX_DEPTH, MAX_SOURCE_BYTES, MAX_SYNTAX_ERRORS, parse
 
@@ -656,3 +658,25 @@ def test_no_lark_tree_or_token_leaves_the_parser():
     assert str in kinds  # names and texts are plain strings, not Tokens (a str subclass)
     assert {type(s) for s in policy.statements} >= {
         ast.Header, ast.Rounding, ast.Record, ast.Constants, ast.Definition, ast.Table, ast.Pool, ast.Classification}
+
+
+@pytest.mark.parametrize("path", sorted(Path("policies").glob("*.policy")), ids=lambda p: p.name)
+def test_the_parser_numbers_every_expression_node_once(path):
+    """The checker keys units by `nid` and takes the parser's numbering as it is: a node left
+    unnumbered or numbered twice would give one node another's unit."""
+    policy = parse(path.read_text(encoding="utf-8"), str(path))
+    nids = [node.nid for statement in policy.statements
+            for top in ast.statement_exprs(statement) for node in ast.walk(top)]
+    assert nids and sorted(nids) == list(range(policy.nodes))
+
+
+@pytest.mark.parametrize("path", sorted(Path("policies").glob("*.policy")), ids=lambda p: p.name)
+def test_a_parsed_policy_checks_as_the_same_policy_numbered_afresh(path):
+    policy = parse(path.read_text(encoding="utf-8"), str(path))
+    by_parser = check(policy)
+    by_walk = check(attrs.evolve(policy, nodes=0))  # as a policy built in code is numbered
+    assert attrs.evolve(by_parser, node_units=()) == attrs.evolve(by_walk, node_units=())
+    for mine, theirs in zip(by_parser.figures, by_walk.figures):  # node by node, whatever the numbering
+        if mine.expr is not None:
+            pairs = list(zip(ast.walk(mine.expr), ast.walk(theirs.expr)))
+            assert [by_parser.unit_of(a) for a, _ in pairs] == [by_walk.unit_of(b) for _, b in pairs]
