@@ -6,13 +6,15 @@
     decision.classification, decision.action, decision.figures["profit"]
     print(decision.explain())
 """
+from .checked import CheckedPolicy
 from .diagnostics import Diagnostic, PolicyError
 from .evaluator import Decision, Outcome
 from .explain import Explanation
-from .policy import Policy, load_policy
+from .policy import Policy, check_policy, load_policy
 from .records import RecordError
 
 __all__ = [
-    "Decision", "Diagnostic", "Explanation", "Outcome", "Policy", "PolicyError", "RecordError", "load_policy",
+    "CheckedPolicy", "Decision", "Diagnostic", "Explanation", "Outcome", "Policy", "PolicyError", "RecordError",
+    "check_policy", "load_policy",
 ]
 __version__ = "0.1.0"

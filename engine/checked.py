@@ -192,6 +192,18 @@ class CheckedPolicy:
     def figure(self, name: str) -> Figure:
         return next(f for f in self.figures if f.name == name)
 
+    @property
+    def is_portfolio(self) -> bool:
+        """Whether decisions need the whole portfolio (the policy shares pooled costs)."""
+        return bool(self.allocations)
+
+    @property
+    def passes(self) -> Tuple[Tuple[str, ...], ...]:
+        """For a portfolio policy, the pooled figures each stage pass shares out, in order:
+        a stage's drivers need only the allocations of earlier stages."""
+        stages = sorted({a.stage for a in self.allocations})
+        return tuple(tuple(a.name for a in self.allocations if a.stage == stage) for stage in stages)
+
     @functools.cached_property
     def digest(self) -> str:
         """"sha256:" and the SHA-256 of the exact policy text (UTF-8), as a stored portfolio

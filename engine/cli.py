@@ -18,10 +18,11 @@ from decimal import Decimal
 from typing import IO, Any, Iterator, List, Optional, Tuple
 
 from . import __version__
+from .checked import CheckedPolicy
 from .diagnostics import PolicyError, render_all
 from .display import json_value
 from .money import grouped
-from .policy import Policy, load_policy
+from .policy import Policy, check_policy, load_policy
 from .portfolio import PortfolioContext
 from .report import build_report, render_html, render_text
 from .records import FORMATS, RecordError, RecordSource
@@ -303,8 +304,8 @@ def _check(args) -> int:
     reports = []
     for path in args.policies:
         try:
-            policy = load_policy(path)
-            diagnostics, source, ok = policy.warnings, policy.checked.source, True
+            policy = check_policy(path)  # checked, never compiled: a check needs no plan
+            diagnostics, source, ok = policy.warnings, policy.source, True
         except PolicyError as error:
             diagnostics, source, ok = error.diagnostics, error.source, False
             status = EXIT_POLICY
@@ -324,7 +325,7 @@ def _check(args) -> int:
     return status
 
 
-def _stages(policy: Policy) -> str:
+def _stages(policy: CheckedPolicy) -> str:
     """For a portfolio policy: the passes a run makes, and what each one shares out."""
     if not policy.is_portfolio:
         return ""

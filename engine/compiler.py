@@ -198,9 +198,10 @@ class _Compiler(ast.Visitor[str]):
             self.names[field.name] = f"v{slot}"
             self.figure_slot[field.name] = slot
         segments: List[Segment] = []
-        passes = sorted({a.stage for a in policy.allocations})
-        for number in passes:
-            targets = tuple(i for i, a in enumerate(policy.allocations) if a.stage == number)
+        passes = policy.passes
+        index_of = {spec.name: index for index, spec in enumerate(policy.allocations)}
+        for shared in passes:
+            targets = tuple(index_of[name] for name in shared)
             needed = set()
             for index in targets:
                 spec = policy.allocations[index]

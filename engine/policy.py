@@ -73,7 +73,7 @@ class Policy:
     @property
     def is_portfolio(self) -> bool:
         """Whether decisions need the whole portfolio (the policy shares pooled costs)."""
-        return bool(self._plan.stages)
+        return self._plan.policy.is_portfolio
 
     @property
     def bottom_line(self) -> Optional[str]:
@@ -88,8 +88,7 @@ class Policy:
     @property
     def passes(self) -> Tuple[Tuple[str, ...], ...]:
         """For a portfolio policy, the pooled figures each stage pass shares out, in order."""
-        specs = self._plan.policy.allocations
-        return tuple(tuple(specs[i].name for i in stage.allocations) for stage in self._plan.stages)
+        return self._plan.policy.passes
 
     def evaluate(self, record: Mapping[str, Any], context: Optional[PortfolioContext] = None) -> Decision:
         """Decide one record. Raises RecordError for a bad record.
@@ -163,11 +162,19 @@ def load_policy(source: Union[str, "os.PathLike[str]"], *, filename: Optional[st
 
     Raises PolicyError with every diagnostic when the policy is not valid.
     """
+    # the caller's decimal settings never reach a policy; the collector: see engine/parser.py
+    with decimal.localcontext(CONTEXT), collector_paused():
+        return Policy(compile_policy(check_policy(source, filename=filename)))
+
+
+def check_policy(source: Union[str, "os.PathLike[str]"], *, filename: Optional[str] = None) -> CheckedPolicy:
+    """Check a policy without compiling it, as `profit check` does: read as `load_policy`
+    reads, the same PolicyError, and on success the checked policy (its `warnings`, `passes`,
+    `digest`), which cannot decide records."""
     if isinstance(source, os.PathLike) or "\n" not in source:
         name = filename or str(source)
         text = read_policy(Path(source), name)  # UTF-8 with or without a BOM; else a PolicyError
     else:
         text, name = source, filename or "<string>"  # a leading BOM is read as in a file (parse)
-    # the caller's decimal settings never reach a policy; the collector: see engine/parser.py
     with decimal.localcontext(CONTEXT), collector_paused():
-        return Policy(compile_policy(check(parse(text, name))))
+        return check(parse(text, name))

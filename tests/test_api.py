@@ -294,3 +294,28 @@ def test_evaluation_ignores_and_keeps_the_callers_decimal_context(standard, cust
         got = [_summary(d) for d in standard.evaluate_many(customers[:30])]
         assert decimal.getcontext().prec == 5
     assert got == expected
+
+
+# ---- check_policy ------------------------------------------------------------------------------
+
+
+def test_check_policy_checks_as_load_policy_does_without_compiling(monkeypatch):
+    from engine import check_policy, policy as policy_module
+    loaded = load_policy(ROOT / "policies" / "portfolio.policy")
+    monkeypatch.setattr(policy_module, "compile_policy", lambda checked: pytest.fail("check_policy compiled"))
+    checked = check_policy(ROOT / "policies" / "portfolio.policy")
+    assert (checked.passes, checked.warnings, checked.is_portfolio) == (loaded.passes, loaded.warnings, True)
+    assert checked == loaded.checked
+    with pytest.raises(PolicyError) as from_check:
+        check_policy(BROKEN)
+    monkeypatch.undo()
+    with pytest.raises(PolicyError) as from_load:
+        load_policy(BROKEN)
+    assert from_check.value.diagnostics == from_load.value.diagnostics
+
+
+def test_profit_check_never_compiles(monkeypatch, capsys):
+    from engine import cli, policy as policy_module
+    monkeypatch.setattr(policy_module, "compile_policy", lambda checked: pytest.fail("profit check compiled"))
+    assert cli.main(["check", str(ROOT / "policies" / "portfolio.policy")]) == 0
+    assert "pass 1: channel_team, marketing, word_of_mouth; pass 2: administration" in capsys.readouterr().out
