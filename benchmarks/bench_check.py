@@ -16,8 +16,9 @@ byte as a policy has); unbalanced parentheses (one line of '(' to the end of the
 an unclosed '(' whose formula goes on over every line, and 25 lines with an unclosed '('
 at the end of the file); 25 syntax errors at the end of the file; an error at the end of a ~980,000-character line; ~38,000 costs, far
 over the checker's 2,000 names; ~90,000 unknown names (each one an error, and the first
-ones a did-you-mean hint over all the names defined). For the valid policy, ``load_policy`` (which also
-compiles it, as ``profit check`` does) is timed too.
+ones a did-you-mean hint over all the names defined). The timed ``check(parse(text))`` is what
+``profit check`` does (``engine.check_policy``); for the valid policy, ``load_policy``, which
+also compiles it, is timed too.
 
 ``--root DIR`` measures the engine of another checkout (e.g. an export of an older
 commit) with the same generators; ``--timeout S`` gives up on a case after S seconds.
@@ -195,7 +196,7 @@ def main() -> int:
               f"{result['rss'] / 2**20:>7.0f} MiB  {result['outcome']}")
         if "load" in result:
             print(f"{'':<20} {'':>10} {result['load']:>7.2f}s {'':>8} {'':>10}  load_policy: parse, check and "
-                  "compile, as `profit check` does")
+                  "compile (profit check stops after the check)")
     print(f"(each case in a fresh process; {CASES['valid'][0]} etc. are made as in tests/test_hostile.py)")
     return 1 if failed else 0
 
