@@ -348,7 +348,33 @@ class Pool:
     span: Span = _span()
 
 
-Statement = Union[Header, Rounding, Record, Constants, Definition, Table, Pool, Classification]
+@attrs.frozen
+class HistoryOption:
+    """One line of a `history` block, as its words (`missing periods are zero`)."""
+
+    words: Tuple[str, ...]
+    span: Span = _span()
+
+
+@attrs.frozen
+class History:
+    """`history`: how a record's periods are read (see engine/history.py for the phrases)."""
+
+    options: tuple  # of HistoryOption
+    span: Span = _span()
+
+
+@attrs.frozen
+class WarningRule:
+    """`warn NAME when CONDITION message "..."`: a named warning beside the classification."""
+
+    name: str
+    condition: Expr
+    message: Optional[str] = None
+    span: Span = _span()
+
+
+Statement = Union[Header, Rounding, Record, Constants, Definition, Table, Pool, Classification, History, WarningRule]
 
 
 @attrs.frozen
@@ -424,6 +450,8 @@ def statement_exprs(statement: "Statement") -> Tuple["Expr", ...]:
         return (statement.amount, statement.volume)
     if isinstance(statement, Classification):
         return tuple(r.condition for r in statement.rules if r.condition is not None)
+    if isinstance(statement, WarningRule):
+        return (statement.condition,)
     return ()
 
 
@@ -493,4 +521,6 @@ def _map_statement(statement: "Statement", change: Callable[["Expr"], "Expr"]) -
     if isinstance(statement, Classification):
         return attrs.evolve(statement, rules=tuple(
             attrs.evolve(r, condition=change(r.condition)) if r.condition is not None else r for r in statement.rules))
+    if isinstance(statement, WarningRule):
+        return attrs.evolve(statement, condition=change(statement.condition))
     return statement

@@ -17,6 +17,7 @@ import attrs
 
 from . import ast
 from .diagnostics import Diagnostic
+from .history import HistorySpec
 from .units import Unit
 
 ROUNDING_MODES = {
@@ -87,6 +88,16 @@ class Figure:
 class CheckedClassification:
     name: str
     rules: Tuple[ast.Rule, ...]  # in order; the last one is `otherwise`
+    span: ast.Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class CheckedWarning:
+    """A `warn` rule: it fires on every decision whose record meets its condition."""
+
+    name: str
+    condition: ast.Expr
+    message: str
     span: ast.Span = attrs.field(eq=False)
 
 
@@ -176,6 +187,8 @@ class CheckedPolicy:
     bottom_line: Optional[str]  # the money figure that ranks customers (`rank by`, else the documented rule)
     filename: str
     source: str = attrs.field(repr=False)
+    history: Optional[HistorySpec] = None  # a record is one period of a customer's history
+    warning_rules: Tuple[CheckedWarning, ...] = ()  # in file order
 
     def unit_of(self, node: ast.Expr) -> Unit:
         """The unit the checker gave this expression node."""

@@ -16,12 +16,13 @@ from .currencies import ISO_4217
 from .diagnostics import WARNING, Diagnostic, PolicyError, did_you_mean
 from .checked import (
     DEFAULT_ROUNDING, ROUNDING_MODES, ROUNDING_SCOPES, ROUNDING_UNITS, AllocationSpec, CheckedClassification,
-    CheckedPolicy, FieldSpec, Figure, PoolSpec, PortfolioSpec, ReferralSpec, RoundingRule,
+    CheckedPolicy, CheckedWarning, FieldSpec, Figure, PoolSpec, PortfolioSpec, ReferralSpec, RoundingRule,
 )
 from .formatter import format_expr
 from .functions import FUNCTIONS, ArgumentError
+from .history import DEFAULTS as HISTORY_DEFAULTS, PHRASES as HISTORY_PHRASES, HistorySpec
 from .parser import collector_paused
-from .units import FIELD_TYPES, LITERAL, MONEY, NUMBER, PERCENT, TEXT, YES_NO, Unit, UnitError, rate_word
+from .units import FIELD_TYPES, LITERAL, MONEY, NUMBER, PERCENT, PERIOD_TYPES, TEXT, YES_NO, Unit, UnitError, rate_word
 from . import units
 
 TOTALS = {"costs": "cost", "credits": "credit"}
@@ -63,6 +64,7 @@ class _Checker(ast.Visitor[Unit]):
         self.class_labels: Dict[str, Set[str]] = {}
         self.checking_rules = False  # figures report a classification use themselves
         self.hint_budget = HINT_BUDGET
+        self.period_field: Optional[FieldSpec] = None  # the field that makes each record one period of a history
 
     def report(self, code: str, message: str, span: ast.Span, help_text: Optional[str] = None,
                severity: str = "error") -> None:
@@ -90,6 +92,7 @@ class _Checker(ast.Visitor[Unit]):
         headers = self.headers([s for s in statements if isinstance(s, (ast.Header, ast.Rounding))])
         records = [s for s in statements if isinstance(s, ast.Record)]
         fields, key, record_name = self.record(records)
+        history = self.history([s for s in statements if isinstance(s, ast.History)])
         definitions = [d for s in statements if isinstance(s, ast.Constants) for d in s.items]
         definitions += [self.pool(s) for s in statements if isinstance(s, ast.Pool)]
         definitions += [s for s in statements if isinstance(s, ast.Definition)]
@@ -99,6 +102,12 @@ class _Checker(ast.Visitor[Unit]):
         self.declare(definitions, classifications)
         figures = self.figures(definitions, headers["rounding"])
         checked_classes = self.classifications(classifications)
+        warning_rules = self.warning_rules([s for s in statements if isinstance(s, ast.WarningRule)],
+                                           {c.name for c in classifications})
+        if history is not None and self.allocations:
+            self.report("history-portfolio", "a history policy cannot share pooled costs or credit referrals",
+                        self.allocations[0].span, "decide histories with a policy of per-customer figures; "
+                        "share pools in a policy of single periods")
         bottom_line = self.bottom_line(figures)
         errors = [d for d in self.diagnostics if d.is_error]
         if errors:
@@ -110,7 +119,8 @@ class _Checker(ast.Visitor[Unit]):
             warnings=tuple(self.diagnostics), allocations=tuple(self.allocations), tables=self.tables,
             pools=tuple(self.pools), depends=self.reach,
             node_units=tuple(self.node_units.get(n) for n in range(self.nodes)),
-            bottom_line=bottom_line, filename=self.policy.filename, source=self.policy.source)
+            bottom_line=bottom_line, filename=self.policy.filename, source=self.policy.source,
+            history=history, warning_rules=tuple(warning_rules))
 
     def headers(self, statements: Sequence) -> dict:
         found: Dict[str, object] = {}
@@ -177,7 +187,7 @@ class _Checker(ast.Visitor[Unit]):
                 self.report("unknown-type", f"unknown field type '{kind}'", field.span,
                             self.hint(kind, lambda: FIELD_TYPES, "use one of " + ", ".join(FIELD_TYPES)))
                 kind = "number"
-            self.units[field.name] = Unit(kind)
+            self.units[field.name] = TEXT if kind in PERIOD_TYPES else Unit(kind)
             if field.key:
                 keys.append(field)
                 if field.optional or field.default is not None:
@@ -189,6 +199,8 @@ class _Checker(ast.Visitor[Unit]):
             default = self.default_value(field, kind)
             specs.append(FieldSpec(field.name, kind, field.optional, default, field.column or field.name,
                                    field.description, field.span))
+            if kind in PERIOD_TYPES:
+                self.period(specs[-1], field)
         if not keys:
             named_id = [f for f in record.fields if f.name == "id"]
             if named_id:
@@ -201,6 +213,47 @@ class _Checker(ast.Visitor[Unit]):
                         f"'{keys[0].name}' is already the key")
         key = keys[0].name if keys else "id"
         return specs, key, record.name
+
+    def period(self, spec: FieldSpec, field: ast.Field) -> None:
+        """A field of type month, quarter or year: each record is one period of a history."""
+        if self.period_field is not None:
+            self.report("duplicate-period", f"'{self.period_field.name}' is already the period of each record",
+                        field.span, "a history has one period field; make this one text")
+            return
+        if field.optional or field.default is not None:
+            self.report("optional-period", f"the period field '{field.name}' cannot be optional or have a default",
+                        field.span, "every record of a history names its own period")
+        self.period_field = spec
+
+    def history(self, blocks: Sequence[ast.History]) -> Optional[HistorySpec]:
+        """The `history` block's settings over the defaults; a policy has a history when its
+        record has a period field."""
+        for extra in blocks[1:]:
+            self.report("duplicate-history", "a policy has one `history` block", extra.span,
+                        "merge its lines into the first one")
+        settings = dict(HISTORY_DEFAULTS)
+        given: Dict[str, ast.Span] = {}
+        for option in blocks[0].options if blocks else ():
+            found = HISTORY_PHRASES.get(option.words)
+            if found is None:
+                said = " ".join(option.words)
+                phrases = [" ".join(words) for words in HISTORY_PHRASES]
+                self.report("history-option", f"a history line '{said}' is not one the engine knows", option.span,
+                            self.hint(said, lambda: phrases, "write one of: " + "; ".join(phrases)))
+                continue
+            setting, value = found
+            if setting in given:
+                self.report("duplicate-option", f"the history's '{setting}' is given twice (first on line "
+                            f"{given[setting].line})", option.span, "keep one")
+            given[setting] = option.span
+            settings[setting] = value
+        if self.period_field is None:
+            if blocks:
+                self.report("history-without-period", "the policy has a `history` block, but no record field is a period",
+                            blocks[0].span, "declare the period of each record, e.g. `period quarter`")
+            return None
+        return HistorySpec(self.period_field.name, self.period_field.kind, str(settings["missing"]),
+                           bool(settings["sorted"]), bool(settings["every"]))
 
     def default_value(self, field: ast.Field, kind: str):
         literal = field.default
@@ -569,6 +622,11 @@ class _Checker(ast.Visitor[Unit]):
             self.report("arity", f"{expr.function}() got {len(expr.args)} value{'s' * (len(expr.args) != 1)}",
                         expr.span, help_text)
             raise _Unknown()
+        if function.history and self.period_field is None:
+            self.report("no-history", f"{expr.function}() reads earlier periods, but a record of this policy is "
+                        "a single period", expr.span,
+                        "give the record a period field, e.g. `period quarter`, and one row per customer and period")
+            raise _Unknown()
         arg_units = self._all(expr.args, classes)
         try:
             return function.unit(expr.args, arg_units)
@@ -729,6 +787,31 @@ class _Checker(ast.Visitor[Unit]):
         return checked
 
 
+    # ---- warnings --------------------------------------------------------------------
+
+    def warning_rules(self, rules: Sequence[ast.WarningRule], classes: Set[str]) -> List[CheckedWarning]:
+        """Checked as rules are: after every classification, so a warning may test any of them."""
+        checked: List[CheckedWarning] = []
+        first: Dict[str, ast.Span] = {}
+        for rule in rules:
+            if rule.name in first:
+                self.report("duplicate-warning", f"the warning '{rule.name}' is already defined on line "
+                            f"{first[rule.name].line}", rule.span, "give each warning its own name")
+            first.setdefault(rule.name, rule.span)
+            self.condition(rule.condition, classes, "a warning")
+            if _never_true(rule.condition):
+                self.report("never-fires", f"the warning '{rule.name}' can never fire: its condition never holds",
+                            rule.condition.span, "make its condition depend on the record", severity=WARNING)
+            elif _always_true(rule.condition):
+                self.report("always-fires", f"the warning '{rule.name}' fires on every decision", rule.condition.span,
+                            "make its condition depend on the record", severity=WARNING)
+            if rule.message is None:
+                self.report("missing-message", f"the warning '{rule.name}' has no message", rule.span,
+                            'add what the analyst should read, e.g. `message "Profitable but declining"`')
+            checked.append(CheckedWarning(rule.name, rule.condition, rule.message or "", rule.span))
+        return checked
+
+
 class _Unknown(Exception):
     """An error already reported makes this unit unknown; stop checking the expression."""
 
@@ -784,6 +867,24 @@ def _text_at(source: str, span: ast.Span) -> str:
 def names_in(expr: ast.Expr) -> List[ast.Name]:
     """Every name an expression uses, in source order."""
     return [node for node in ast.walk(expr) if isinstance(node, ast.Name)]
+
+
+def _never_true(expr) -> bool:
+    """A condition that holds for no record: `no`, `x < x`, two numbers that compare false, and
+    `and`/`or` of such (the twin of `_always_true`, which the negation maps onto)."""
+    if isinstance(expr, ast.YesNo):
+        return not expr.value
+    if isinstance(expr, ast.Compare) and expr.op in ("!=", ">", "<") and expr.left == expr.right:
+        return True
+    if isinstance(expr, ast.Compare) and isinstance(expr.left, ast.Number) and isinstance(expr.right, ast.Number):
+        return not _always_true(expr)
+    if isinstance(expr, ast.Not):
+        return _always_true(expr.operand)
+    if isinstance(expr, ast.Logical):
+        if expr.op == "and":
+            return _never_true(expr.left) or _never_true(expr.right)
+        return _never_true(expr.left) and _never_true(expr.right)
+    return False
 
 
 def _always_true(expr) -> bool:

@@ -46,13 +46,23 @@ class Outcome:
     reason: Optional[str]
 
 
+@attrs.frozen
+class WarningOutcome:
+    """A warning rule as a decision carries it when it fires; made once per rule, at compile time."""
+
+    name: str
+    message: str
+    line: int
+
+
 @attrs.frozen(eq=False)
 class Segment:
     """One piece of the generated code. It continues the slots of the pieces before it, so a
     portfolio pass can stop where its drivers are known and the next pass resume there."""
 
     number: int  # 1-based
-    function: Callable[[tuple, tuple], tuple]  # (slots so far, amounts of `reads`) -> slots so far + this segment's
+    # (slots so far, amounts of `reads`[, earlier periods of a history]) -> slots so far + this segment's
+    function: Callable[..., tuple]
     source: str
     owners: Tuple[Optional[Owner], ...]  # line number of the generated code → what it computes
     allocations: Tuple[int, ...]  # indexes into policy.allocations whose drivers it ends with; () for the last
@@ -83,6 +93,7 @@ class Plan:
     pool_uses: Tuple["PoolUseSlots", ...]  # where each capacity pool is charged
     outcome_tables: Tuple[Tuple[int, Tuple[Outcome, ...]], ...]  # (slot of rule index, outcome per rule)
     portfolio_figures: Dict[str, int]  # each portfolio figure's name → its index in a decision's shares
+    warning_tables: Tuple[Tuple[int, WarningOutcome], ...] = ()  # (slot of its condition, the warning)
 
     @property
     def stages(self) -> Tuple[Segment, ...]:
@@ -165,6 +176,7 @@ class _Compiler(ast.Visitor[str]):
         self.figure_now: Optional[Figure] = None  # the figure whose code is being emitted
         self.done: set = set()  # figures computed by an earlier segment
         self.reads: List[int] = []  # allocations whose amounts the segment being built takes
+        self.warning_tables: List[Tuple[int, WarningOutcome]] = []
 
     # ---- output helpers ------------------------------------------------------
 
@@ -224,6 +236,7 @@ class _Compiler(ast.Visitor[str]):
                                                  for n, r in enumerate(c.rules, start=1)))
                 for c in policy.classifications if c.name in self.class_slot),
             formulas={f.name: format_expr(f.expr) for f in policy.figures if f.expr is not None},
+            warning_tables=tuple(self.warning_tables),
             units={**{f.name: Unit(f.kind) for f in policy.fields}, **{f.name: f.unit for f in policy.figures}},
         )
 
@@ -242,19 +255,21 @@ class _Compiler(ast.Visitor[str]):
         if needed is None:
             for index, classification in enumerate(self.policy.classifications):
                 self.classification(index, classification)
+            for rule in self.policy.warning_rules:
+                self.warning(rule)
         head = [f"    {', '.join(f'v{i}' for i in range(start))}, = slots"] if start else []
         if self.conditional_slots:
             head.append("    " + " = ".join(f"v{i}" for i in self.conditional_slots) + " = None")
         new = ", ".join(f"v{i}" for i in range(start, self.slots))
         tail = f"    return slots + ({new},)" if new else "    return slots"
-        source = "\n".join(["def evaluate(slots, shares):"] + head + self.lines + [tail]) + "\n"
+        source = "\n".join(["def evaluate(slots, shares, earlier=()):"] + head + self.lines + [tail]) + "\n"
         owners = [None, None] + [None] * len(head) + self.owners  # line numbers are 1-based
         namespace: Dict[str, object] = {"__builtins__": {}}  # functions come from the registry, as F_<name>
         namespace.update(self.constants)
         filename = "<policy plan>" if count == 1 else f"<policy plan, part {number} of {count}>"
         exec(compile(source, filename, "exec"), namespace)  # our generated code only: see the module docstring
         used = sorted({int(n) for n in re.findall(r"\bv(\d+)\b", "\n".join(self.lines)) if int(n) < start})
-        return Segment(number, cast(Callable[[tuple, tuple], tuple], namespace["evaluate"]), source, tuple(owners), targets, tuple(self.reads),
+        return Segment(number, cast(Callable[..., tuple], namespace["evaluate"]), source, tuple(owners), targets, tuple(self.reads),
                        start, self.slots, tuple(used))
 
     def drivers(self, figure: Figure) -> None:
@@ -337,6 +352,13 @@ class _Compiler(ast.Visitor[str]):
         self.figure_slot[classification.name] = label_slot
         self.owner = None
 
+    def warning(self, rule) -> None:
+        self.owner = Owner(f"warning '{rule.name}'", rule.span)
+        test = self.expr(rule.condition)
+        slot = self.slot(test)
+        self.warning_tables.append((slot, WarningOutcome(rule.name, rule.message, rule.span.line)))
+        self.owner = None
+
     # ---- expressions ---------------------------------------------------------
 
     def expr(self, node) -> str:
@@ -404,6 +426,14 @@ class _Compiler(ast.Visitor[str]):
         function = FUNCTIONS[node.function]
         values = node.args if function.values is None else node.args[:function.values]
         args = [self.expr(a) for a in values]
+        if function.history:  # (earlier, slot of the figure, its value now, period, zero, periods)
+            history = self.policy.history
+            assert history is not None  # the checker made sure
+            current = args[0] = f"v{self.slot(args[0])}"
+            periods = self.constant(int(node.args[1].value)) if len(node.args) > 1 else "None"
+            args[:1] = ["earlier", self.constant(int(current[1:])), current, self.names[history.field],
+                        self.constant(history.zero)]
+            args[5:] = [periods]
         units = tuple(self.policy.unit_of(a) for a in node.args)
         args += [self.constant(c) for c in function.constants(node.args, units, self.policy.rounding)]
         name = "F_" + function.name

@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, T
 
 import attrs
 
-from .compiler import ARITHMETIC_ERRORS, Outcome, Plan, record_error_owner
+from .compiler import ARITHMETIC_ERRORS, Outcome, Plan, WarningOutcome, record_error_owner
 from .display import json_value
 from .explain import Explanation, explain
 from .money import CONTEXT
@@ -29,6 +29,8 @@ class Decision:
     # its share of each pooled cost: a tuple, or a portfolio run's shares, made only when asked for
     _shares: Any = attrs.field(default=(), repr=False)
     _position: int = attrs.field(default=0, repr=False)
+    # for a period of a history: each earlier period of the customer with its values, oldest first
+    earlier: tuple = attrs.field(default=(), repr=False)
 
     @property
     def classification(self) -> str:
@@ -47,6 +49,18 @@ class Decision:
     def classes(self) -> dict:
         """Every classification's label, by classification name."""
         return {o.classification: o.label for o in self.outcomes}
+
+    @property
+    def period(self) -> Optional[str]:
+        """The period decided, for a policy of histories (a `Period`, written as `2025Q3`); else None."""
+        history = self.plan.policy.history
+        return None if history is None else self.slots[self.plan.figure_slot[history.field]]
+
+    @property
+    def warnings(self) -> Tuple[WarningOutcome, ...]:
+        """Every warning rule that fired on this decision, in the policy's order."""
+        slots = self.slots
+        return tuple([warning for slot, warning in self.plan.warning_tables if slots[slot]])
 
     @property
     def figures(self) -> dict:
@@ -80,15 +94,19 @@ class Decision:
         """The JSON form of a decision (as `profit run --format json` writes it): figures as
         exact decimal strings, dates as ISO text."""
         rule = self.rule
+        history = self.plan.policy.history
         return {
             "id": self.id,
             "row": self.row,
+            **({"period": str(self.period)} if history is not None else {}),
             "class": self.classification,
             "action": self.action,
             "rule": {"classification": rule.classification, "number": rule.rule, "label": rule.label,
                      "line": rule.line},
             "classes": self.classes,
             "figures": {name: json_value(value) for name, value in self.figures.items()},
+            **({"warnings": [{"name": w.name, "message": w.message, "line": w.line} for w in self.warnings]}
+               if self.plan.warning_tables else {}),
         }
 
     def explain(self) -> Explanation:
@@ -113,7 +131,7 @@ def evaluate(plan: Plan, record: Mapping[str, Any], row: Optional[int] = None,
 
 
 def decide(plan: Plan, values: tuple, record_id: Optional[str], row: Optional[int],
-           share_of: Optional[ShareOf] = None) -> Decision:
+           share_of: Optional[ShareOf] = None, earlier: tuple = ()) -> Decision:
     """Decide a record whose values are already validated (in the engine's decimal context)."""
     segments = plan.segments
     if len(segments) > 1 and share_of is None:
@@ -124,7 +142,7 @@ def decide(plan: Plan, values: tuple, record_id: Optional[str], row: Optional[in
     slots = values
     try:
         for segment in segments:
-            slots = segment.function(slots, tuple([amounts[i] for i in segment.reads]))
+            slots = segment.function(slots, tuple([amounts[i] for i in segment.reads]), earlier)
             for index in segment.allocations:
                 assert share_of is not None  # checked above: a portfolio policy needs it
                 share = share_of(index, slots)
@@ -133,14 +151,14 @@ def decide(plan: Plan, values: tuple, record_id: Optional[str], row: Optional[in
                 shares[index], amounts[index] = share, share.amount
     except ARITHMETIC_ERRORS as error:
         raise arithmetic_error(plan, error, slots, row, record_id) from None
-    return conclude(plan, slots, record_id, row, tuple(shares) if len(segments) > 1 else ())
+    return conclude(plan, slots, record_id, row, tuple(shares) if len(segments) > 1 else (), earlier=earlier)
 
 
 def conclude(plan: Plan, slots: tuple, record_id: Optional[str], row: Optional[int],
-             shares: Any = (), position: int = 0) -> Decision:
+             shares: Any = (), position: int = 0, earlier: tuple = ()) -> Decision:
     """The decision read from a record's finished slots."""
     return Decision(record_id, row, tuple([table[slots[slot]] for slot, table in plan.outcome_tables]),
-                    plan, slots, shares, position)
+                    plan, slots, shares, position, earlier)
 
 
 def evaluate_rows(plan: Plan, rows: Iterable[Tuple[int, Any]],

@@ -45,14 +45,14 @@ _CONTINUES_AFTER = frozenset(
 )
 # ...and so does a line whose next line starts with one of these (no statement can).
 _CONTINUES_BEFORE = frozenset(
-    "PLUS MINUS STAR SLASH OF AND OR WHEN ELSE ACTION REASON EQ COMPARE RPAR BY WITHIN OVER OTHERWISE EQUALLY "
-    "VIA LEVELS DECAY CAP ANYWAY STRICT".split()
+    "PLUS MINUS STAR SLASH OF AND OR WHEN ELSE ACTION REASON MESSAGE EQ COMPARE RPAR BY WITHIN OVER OTHERWISE "
+    "EQUALLY VIA LEVELS DECAY CAP ANYWAY STRICT".split()
 )
 
 # Tokens that only ever start a statement: an unclosed parenthesis ends before them.
 _STATEMENT_STARTS = frozenset(
-    "POLICY VERSION CURRENCY_KW ROUNDING RANK RECORD RATES PARAMETERS COST CREDIT MEASURE THRESHOLD CLASSIFY TABLE POOL"
-    .split()
+    "POLICY VERSION CURRENCY_KW ROUNDING RANK RECORD RATES PARAMETERS COST CREDIT MEASURE THRESHOLD CLASSIFY TABLE POOL "
+    "HISTORY WARN".split()
 )
 
 _TOKEN_WORDS = {
@@ -75,7 +75,8 @@ _TOKEN_WORDS = {
     "COMMA": "','",
 }
 _STATEMENT_WORDS = (
-    "policy version currency rounding rank record rates parameters cost credit measure threshold classify table pool"
+    "policy version currency rounding rank record rates parameters cost credit measure threshold classify table pool "
+    "history warn"
 ).split()
 
 
@@ -1067,6 +1068,18 @@ class _Builder:
 
     def s_classify(self, name, *rules, span):
         return ast.Classification(name.value, tuple(self.rule(r) for r in rules), span=span)
+
+    def s_history(self, *options, span):
+        return ast.History(tuple(ast.HistoryOption(
+            ("missing",) * (option.data == "history_missing") + tuple(word.value for word in option.children),
+            span=_span_of(option)) for option in options), span=span)
+
+    def s_warning(self, name, condition, *messages, span):
+        for extra in messages[1:]:
+            self.error("duplicate-option", f"warning '{name.value}' has two messages", _span_of(extra),
+                       "keep one; write a longer text instead")
+        message = _string(messages[0].children[0]) if messages else None
+        return ast.WarningRule(name.value, self.expr(condition), message, span=span)
 
     def rule(self, tree: Any) -> ast.Rule:
         if tree.data == "when_rule":

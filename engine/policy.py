@@ -15,6 +15,7 @@ from .evaluator import Decision, ShareOf, evaluate, evaluate_rows
 from .parser import collector_paused, parse, read_policy
 from .portfolio import PortfolioContext, evaluate_portfolio, share_from_context
 from .records import RecordSource
+from .history_run import HistoryRun
 from .run import KeptRun, Progress, Run, first_ids_only
 
 
@@ -120,6 +121,8 @@ class Policy:
             found = _rows(records)
             return first_ids_only(found, plan.key_column) if unique_ids else found
 
+        if plan.policy.history is not None:  # a customer is its rows, one per period: ids repeat by design
+            return Run(self, HistoryRun(plan, _rows(records)), progress=progress)
         if context is not None:
             results = evaluate_rows(plan, rows(), share_of=self._share_of(context))
             return Run(self, results, progress=progress)

@@ -24,6 +24,8 @@ import attrs
 
 from .checked import FieldSpec
 from .currencies import ISO_4217
+from .history import GRANULARITIES, looks_like, read_period
+from .history import expected as expected_period
 
 # Currency signs a money cell may carry instead of the ISO code, and the currencies each stands for.
 _DOLLARS = ("USD", "CAD", "AUD", "NZD", "HKD", "SGD", "MXN", "TWD", "ARS", "CLP", "COP", "UYU", "DOP", "CUP",
@@ -60,6 +62,7 @@ _EXPECTED = {
     "text": "text",
     "date": "a date as YYYY-MM-DD",
     "yes/no": "yes or no",
+    **{granularity: expected_period(granularity) for granularity in GRANULARITIES},
 }
 
 
@@ -201,6 +204,14 @@ def _convert(spec: FieldSpec, raw: Any, currency: str) -> Any:
             return datetime.date.fromisoformat(str(raw).strip())
         except ValueError:
             raise _Invalid() from None
+    if kind in GRANULARITIES:
+        text = str(raw).strip() if isinstance(raw, (str, int)) and not isinstance(raw, bool) else ""
+        period = read_period(kind, text)
+        if period is None:
+            other = looks_like(text)
+            seems = f" (that is a {other}: this policy's histories are by {kind})" if other else ""
+            raise _Invalid(f"expected {expected_period(kind)}{seems}")
+        return period
     value = _decimal(raw, currency, kind)
     if kind == "count":
         if value < 0 or value != value.to_integral_value():

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List,
 import attrs
 
 from .evaluator import Decision
+from .history_run import HistoryRun
 from .money import CONTEXT, grouped, quantity
 from .portfolio import PoolUse, PortfolioContext, PortfolioSummary, ReferralLeader
 from .records import RecordError
@@ -61,6 +62,10 @@ class RunSummary:
     duplicate_ids: Tuple[str, ...] = ()
     duplicates: int = 0
     repeated: int = 0
+    # a run of histories: the rows read and the customers they hold; `records` counts the
+    # customers when only each customer's latest period is decided, else the rows
+    rows: Optional[int] = None
+    customers: Optional[int] = None
 
     @property
     def context(self) -> Optional[PortfolioContext]:
@@ -76,8 +81,14 @@ class RunSummary:
         return self.portfolio.referral_leaders if self.portfolio is not None else ()
 
     def line(self) -> str:
-        return (f"{plural(self.records, 'record')} in = {plural(self.decisions, 'decision')} + "
-                f"{plural(len(self.errors), 'error')} out")
+        """`800 records in = 798 decisions + 2 errors out`; for histories, `600 customers (4,800
+        records) in = ...` when the latest periods are decided, `4,800 records (600 customers) in = ...`
+        when every period is."""
+        head = plural(self.records, "record")
+        if self.rows is not None and self.customers is not None:
+            head = (f"{plural(self.rows, 'record')} ({plural(self.customers, 'customer')})"
+                    if self.records == self.rows else f"{plural(self.customers, 'customer')} ({plural(self.rows, 'record')})")
+        return f"{head} in = {plural(self.decisions, 'decision')} + {plural(len(self.errors), 'error')} out"
 
     def duplicate_line(self) -> Optional[str]:
         """`2 duplicate ids (3 records after the first with their id): C-1, C-7`; None without."""
@@ -115,11 +126,13 @@ class Run:
     `summary` is ready once every result has been read (asking for it reads the rest).
     """
 
-    def __init__(self, policy: "Policy", results: Iterator[Result], portfolio: Optional[Callable[[], Optional[PortfolioSummary]]] = None,
+    def __init__(self, policy: "Policy", results: Iterable[Result], portfolio: Optional[Callable[[], Optional[PortfolioSummary]]] = None,
                  progress: Optional[Progress] = None) -> None:
         checked = policy.checked
+        # a history run counts its rows and customers; its ids repeat, one row per period, by design
+        self._history = results if isinstance(results, HistoryRun) else None
         self._policy = policy
-        self._results = results
+        self._results = iter(results)
         self._portfolio = portfolio
         self._progress = progress
         self._currency = checked.currency
@@ -144,6 +157,7 @@ class Run:
     def _read(self) -> Iterator[Result]:
         """Each result as it comes, counted into the summary (locals, as this runs per record)."""
         counts, totals, errors, slot, progress = self._counts, self._totals, self._errors, self._slot, self._progress
+        history = self._history
         add = CONTEXT.add  # exact whatever the caller's decimal context: the run adds in the engine's
         records = 0
         seen: Set[str] = set()
@@ -151,7 +165,7 @@ class Run:
         for result in self._results:
             records += 1
             record_id = result.id
-            if record_id is not None:
+            if record_id is not None and history is None:
                 if record_id in seen:
                     repeats[record_id] = repeats.get(record_id, 0) + 1
                 else:
@@ -182,7 +196,9 @@ class Run:
             totals=tuple((label, self._totals[label]) for label in self._labels if label in self._totals),
             portfolio=self._portfolio() if self._portfolio is not None else None,
             duplicate_ids=tuple(list(self._repeats)[:DUPLICATES_LISTED]), duplicates=len(self._repeats),
-            repeated=sum(self._repeats.values()))
+            repeated=sum(self._repeats.values()),
+            rows=self._history.rows if self._history is not None else None,
+            customers=self._history.customers if self._history is not None else None)
 
     @property
     def summary(self) -> RunSummary:
@@ -198,7 +214,7 @@ class Run:
 
     def kept(self) -> "KeptRun":
         """This run with every result kept in `results` (read now)."""
-        return KeptRun(self._policy, self._results, self._portfolio)
+        return KeptRun(self._policy, self._history if self._history is not None else self._results, self._portfolio)
 
 
 class KeptRun(Run):

@@ -12,7 +12,8 @@ import attrs
 NUMERIC = frozenset({"money", "number", "percent", "count", "hours", "days"})
 QUANTITIES = frozenset({"count", "hours", "days"})
 DIMENSIONLESS = frozenset({"number", "percent"})
-FIELD_TYPES = ("money", "number", "count", "hours", "days", "percent", "text", "date", "yes/no")
+FIELD_TYPES = ("money", "number", "count", "hours", "days", "percent", "text", "date", "yes/no", "month", "quarter", "year")
+PERIOD_TYPES = ("month", "quarter", "year")  # a field of one of these makes each record one period of a history
 TIME_WORDS = {"hour": "hour", "hours": "hour", "h": "hour", "day": "day", "days": "day"}
 
 
@@ -54,6 +55,7 @@ class Unit:
 MONEY = Unit("money")
 NUMBER = Unit("number")
 PERCENT = Unit("percent")
+COUNT = Unit("count")
 YES_NO = Unit("yes/no")
 TEXT = Unit("text")
 LITERAL = Unit("number", literal=True)

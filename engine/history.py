@@ -1,0 +1,186 @@
+"""Histories: periods, how a policy reads them, and the windows history functions read.
+
+A record of a history policy is one customer in one period (a field of type `month`,
+`quarter` or `year`). A customer's periods are decided in order, each with the values of
+its earlier periods at hand (`Earlier`), so that a figure can read its own past: the
+history functions of engine/functions.py take a window of it (`window`), and an
+explanation shows that same window, period by period.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import attrs
+
+GRANULARITIES = ("month", "quarter", "year")
+MAX_WINDOW = 120  # periods a history function may reach back: ten years of months
+
+_FORMS = {
+    "month": (re.compile(r"(\d{4})-(\d{1,2})"), "a month such as 2025-03"),
+    "quarter": (re.compile(r"(\d{4})\s*-?\s*[Qq]([1-4])"), "a quarter such as 2025Q3"),
+    "year": (re.compile(r"(\d{4})"), "a year such as 2025"),
+}
+
+
+class Period(str):
+    """A period as written in the output (`2025Q3`), ordered by `ordinal`: consecutive
+    periods have consecutive ordinals, so a gap is a difference of more than one."""
+
+    ordinal: int
+
+    def __new__(cls, label: str, ordinal: int) -> "Period":
+        made = super().__new__(cls, label)
+        made.ordinal = ordinal
+        return made
+
+    def __reduce__(self) -> Any:
+        return (Period, (str(self), self.ordinal))
+
+
+def expected(granularity: str) -> str:
+    """What a value of the granularity looks like, for messages."""
+    return _FORMS[granularity][1]
+
+
+def read_period(granularity: str, text: str) -> Optional[Period]:
+    """The period `text` names in the granularity; None when it is not one."""
+    pattern, _ = _FORMS[granularity]
+    found = pattern.fullmatch(text.strip())
+    if found is None:
+        return None
+    year = int(found.group(1))
+    if granularity == "year":
+        return Period(f"{year:04d}", year)
+    part = int(found.group(2))
+    if granularity == "month":
+        if not 1 <= part <= 12:
+            return None
+        return Period(f"{year:04d}-{part:02d}", year * 12 + part - 1)
+    return Period(f"{year:04d}Q{part}", year * 4 + part - 1)
+
+
+def looks_like(text: str) -> Optional[str]:
+    """The granularity a value that is not of the declared one seems to be, for messages."""
+    for granularity in GRANULARITIES:
+        if read_period(granularity, text) is not None:
+            return granularity
+    return None
+
+
+# ---- how a policy reads its histories: the `history` block ------------------------------
+
+MISSING = {"zero": "zero", "skipped": "skip", "errors": "error"}
+
+
+@attrs.frozen
+class HistorySpec:
+    """The checked `history` block and the period field it governs."""
+
+    field: str  # the period field's name
+    granularity: str  # month, quarter or year
+    missing: str  # what a period with no row is: "zero" (every figure 0), "skip" (left out) or "error"
+    sorted: bool  # rows grouped by customer, periods ascending: streamed; else every customer held
+    every: bool  # a decision for every period, else for the latest only
+
+    @property
+    def zero(self) -> bool:
+        return self.missing == "zero"
+
+
+# each phrase of a `history` line → the setting it makes
+PHRASES: Dict[Tuple[str, ...], Tuple[str, Any]] = {
+    ("missing", "periods", "are", "zero"): ("missing", "zero"),
+    ("missing", "periods", "are", "skipped"): ("missing", "skip"),
+    ("missing", "periods", "are", "errors"): ("missing", "error"),
+    ("input", "sorted"): ("sorted", True),
+    ("input", "unsorted"): ("sorted", False),
+    ("decide", "every", "period"): ("every", True),
+    ("decide", "latest", "period"): ("every", False),
+}
+DEFAULTS = {"missing": "error", "sorted": True, "every": False}
+
+
+# ---- the values of a customer's earlier periods ------------------------------------------
+
+# (period, every value the plan computed for it), for each earlier period, oldest first
+Earlier = Tuple[Tuple[Period, tuple], ...]
+
+
+def window(earlier: Earlier, slot: int, current: Any, period: Period, length: Optional[int],
+           zero: bool) -> Tuple[Tuple[Period, Any], ...]:
+    """The last `length` periods of the value in `slot` (all of them for None), oldest first,
+    ending with this period's `current` value. With `zero`, a period in the window that has
+    no row counts as 0 (a period before the history's first is not in it); else the window
+    is the last `length` periods that have rows."""
+    points = [(period, current)]
+    for earlier_period, slots in reversed(earlier):
+        if length is not None and len(points) >= length:
+            break
+        if zero:
+            gap = points[-1][0].ordinal - earlier_period.ordinal - 1
+            for missing in range(gap):
+                if length is not None and len(points) >= length:
+                    break
+                ordinal = points[-1][0].ordinal - 1
+                points.append((_between(earlier_period, ordinal), Decimal(0)))
+            if length is not None and len(points) >= length:
+                break
+        points.append((earlier_period, slots[slot]))
+    points.reverse()
+    return tuple(points)
+
+
+def _between(before: Period, ordinal: int) -> Period:
+    """The missing period with this ordinal, labelled in the granularity of `before`."""
+    label = str(before)
+    if "Q" in label:
+        return Period(f"{ordinal // 4:04d}Q{ordinal % 4 + 1}", ordinal)
+    if "-" in label:
+        return Period(f"{ordinal // 12:04d}-{ordinal % 12 + 1:02d}", ordinal)
+    return Period(f"{ordinal:04d}", ordinal)
+
+
+def ago(earlier: Earlier, slot: int, current: Any, period: Period, periods: int, zero: bool) -> Any:
+    """The value `periods` periods before this one; the first period's when the history does
+    not reach back so far (so that a change is the change since the history began)."""
+    return window(earlier, slot, current, period, periods + 1, zero)[0][1]
+
+
+# ---- exact least squares -------------------------------------------------------------------
+
+
+def slope(points: Sequence[Tuple[Period, Any]]) -> Fraction:
+    """The least-squares slope of the values per period, exactly (0 for a single point)."""
+    n = len(points)
+    xs = [Fraction(p.ordinal) for p, _ in points]
+    ys = [Fraction(v) for _, v in points]
+    sx, sy = sum(xs, Fraction(0)), sum(ys, Fraction(0))
+    sxx = sum((x * x for x in xs), Fraction(0))
+    sxy = sum((x * y for x, y in zip(xs, ys)), Fraction(0))
+    denominator = n * sxx - sx * sx
+    return Fraction(0) if denominator == 0 else Fraction(n * sxy - sx * sy) / denominator
+
+
+def round_fraction(value: Fraction, quantum: Decimal, rounding: str) -> Decimal:
+    """An exact fraction rounded to a multiple of `quantum` in a decimal rounding mode: no
+    intermediate decimal, so no double rounding."""
+    scaled = value / Fraction(quantum)
+    sign = -1 if scaled < 0 else 1
+    magnitude = abs(scaled)
+    whole = magnitude.numerator // magnitude.denominator
+    rest = magnitude - whole
+    half = Fraction(1, 2)
+    away = {
+        "ROUND_UP": rest > 0,
+        "ROUND_DOWN": False,
+        "ROUND_HALF_UP": rest >= half,
+        "ROUND_HALF_DOWN": rest > half,
+        "ROUND_HALF_EVEN": rest > half or (rest == half and whole % 2 == 1),
+        "ROUND_CEILING": rest > 0 and sign > 0,
+        "ROUND_FLOOR": rest > 0 and sign < 0,
+    }[rounding]
+    units = sign * (whole + (1 if away else 0))
+    return Decimal(units).scaleb(quantum.as_tuple().exponent)  # type: ignore[arg-type]
