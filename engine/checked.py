@@ -18,7 +18,7 @@ import attrs
 from . import ast
 from .diagnostics import Diagnostic
 from .history import HistorySpec
-from .units import Unit
+from .units import Unit, field_unit
 
 ROUNDING_MODES = {
     "half-up": decimal.ROUND_HALF_UP,
@@ -200,7 +200,7 @@ class CheckedPolicy:
     @property
     def names(self) -> Dict[str, Unit]:
         """The unit of every field and figure, by name."""
-        return {**{f.name: Unit(f.kind) for f in self.fields}, **{f.name: f.unit for f in self.figures}}
+        return {**{f.name: field_unit(f.kind) for f in self.fields}, **{f.name: f.unit for f in self.figures}}
 
     def figure(self, name: str) -> Figure:
         return next(f for f in self.figures if f.name == name)

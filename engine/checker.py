@@ -22,7 +22,7 @@ from .formatter import format_expr
 from .functions import FUNCTIONS, ArgumentError
 from .history import DEFAULTS as HISTORY_DEFAULTS, PHRASES as HISTORY_PHRASES, HistorySpec
 from .parser import collector_paused
-from .units import FIELD_TYPES, LITERAL, MONEY, NUMBER, PERCENT, PERIOD_TYPES, TEXT, YES_NO, Unit, UnitError, rate_word
+from .units import FIELD_TYPES, LITERAL, MONEY, NUMBER, PERCENT, PERIOD_TYPES, TEXT, YES_NO, Unit, UnitError, field_unit, rate_word
 from . import units
 
 TOTALS = {"costs": "cost", "credits": "credit"}
@@ -105,7 +105,8 @@ class _Checker(ast.Visitor[Unit]):
         warning_rules = self.warning_rules([s for s in statements if isinstance(s, ast.WarningRule)],
                                            {c.name for c in classifications})
         if history is not None and self.allocations:
-            self.report("history-portfolio", "a history policy cannot share pooled costs or credit referrals",
+            self.report("history-portfolio", "a history policy cannot share out pooled costs (`allocate`) or credit "
+                        "word of mouth (`referred`)",
                         self.allocations[0].span, "decide histories with a policy of per-customer figures; "
                         "share pools in a policy of single periods")
         bottom_line = self.bottom_line(figures)
@@ -187,7 +188,7 @@ class _Checker(ast.Visitor[Unit]):
                 self.report("unknown-type", f"unknown field type '{kind}'", field.span,
                             self.hint(kind, lambda: FIELD_TYPES, "use one of " + ", ".join(FIELD_TYPES)))
                 kind = "number"
-            self.units[field.name] = TEXT if kind in PERIOD_TYPES else Unit(kind)
+            self.units[field.name] = field_unit(kind)
             if field.key:
                 keys.append(field)
                 if field.optional or field.default is not None:
@@ -196,7 +197,7 @@ class _Checker(ast.Visitor[Unit]):
             if field.optional and field.default is not None:
                 self.report("optional-default", f"field '{field.name}' is both optional and has a default",
                             field.span, "a field with a default is never missing; drop `optional`")
-            default = self.default_value(field, kind)
+            default = self.default_value(field, kind) if kind not in PERIOD_TYPES else None  # see `period`
             specs.append(FieldSpec(field.name, kind, field.optional, default, field.column or field.name,
                                    field.description, field.span))
             if kind in PERIOD_TYPES:
@@ -232,20 +233,23 @@ class _Checker(ast.Visitor[Unit]):
             self.report("duplicate-history", "a policy has one `history` block", extra.span,
                         "merge its lines into the first one")
         settings = dict(HISTORY_DEFAULTS)
-        given: Dict[str, ast.Span] = {}
+        given: Dict[str, ast.HistoryOption] = {}
         for option in blocks[0].options if blocks else ():
             found = HISTORY_PHRASES.get(option.words)
             if found is None:
                 said = " ".join(option.words)
                 phrases = [" ".join(words) for words in HISTORY_PHRASES]
+                alike = [p for words, p in zip(HISTORY_PHRASES, phrases) if option.words[:1] == words[:1]]
                 self.report("history-option", f"a history line '{said}' is not one the engine knows", option.span,
+                            "write " + " or ".join(f"`{p}`" for p in alike) if alike else
                             self.hint(said, lambda: phrases, "write one of: " + "; ".join(phrases)))
                 continue
             setting, value = found
             if setting in given:
-                self.report("duplicate-option", f"the history's '{setting}' is given twice (first on line "
-                            f"{given[setting].line})", option.span, "keep one")
-            given[setting] = option.span
+                first = given[setting]
+                self.report("duplicate-option", f"'{' '.join(option.words)}' repeats the setting of "
+                            f"'{' '.join(first.words)}' on line {first.span.line}", option.span, "keep one")
+            given[setting] = option
             settings[setting] = value
         if self.period_field is None:
             if blocks:

@@ -249,6 +249,8 @@ def _parser() -> argparse.ArgumentParser:
                                   epilog=_EPILOG_EXPLAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
     _data_arguments(explain)
     explain.add_argument("--id", dest="record_id", metavar="ID", help="only the record with this id")
+    explain.add_argument("--period", metavar="PERIOD",
+                         help="for a policy of histories: only the decision of this period (e.g. 2026Q4)")
     explain.add_argument("--format", choices=("text", "json"), default="text")
     explain.add_argument("--output", metavar="FILE", help="write here instead of standard output")
     explain.add_argument("--context", metavar="FILE",
@@ -549,19 +551,24 @@ def _write_json(policy: Policy, run: Run, out: IO[str]) -> None:
 def _write_csv(policy: Policy, run: Run, out: IO[str]) -> None:
     others = list(policy.classification_names[1:])
     figures = list(policy.figure_names)
+    period = ["period"] if policy.checked.history is not None else []  # a history: the period after the id
+    warned = ["warnings"] if policy.checked.warning_rules else []  # the names of those that fired, `; ` between
     writer = csv.writer(out)
     text = _terminal_text if _isatty(out) else _formula_safe
-    writer.writerow([text(name) for name in ["row", "id", "class", "action", "rule", *others, *figures, "error"]])
+    writer.writerow([text(name) for name in ["row", "id", *period, "class", "action", "rule", *others, *figures,
+                                             *warned, "error"]])
     for result in run:
         if isinstance(result, RecordError):
-            writer.writerow([result.row, text(result.id or ""), "", "", "", *[""] * (len(others) + len(figures)),
-                             text(result.message)])
+            writer.writerow([result.row, text(result.id or ""), *[""] * len(period), "", "", "",
+                             *[""] * (len(others) + len(figures) + len(warned)), text(result.message)])
             continue
         classes = result.classes
         values = result.figures
-        writer.writerow([result.row, text(result.id or ""), text(result.classification), text(result.action or ""),
+        writer.writerow([result.row, text(result.id or ""), *[str(result.period)] * len(period),
+                         text(result.classification), text(result.action or ""),
                          result.rule.rule, *[text(classes[o]) for o in others],
-                         *[_cell(values[f], text) for f in figures], ""])
+                         *[_cell(values[f], text) for f in figures],
+                         *[text("; ".join(w.name for w in result.warnings))] * len(warned), ""])
 
 
 # OWASP, "CSV Injection": a cell starting with one of these is run as a formula by a spreadsheet.
@@ -605,7 +612,9 @@ def _write_table(policy: Policy, run: Run, out: IO[str], unique_ids: bool = Fals
     rules = [(c.name, c.rules) for c in checked.classifications]
     widths = [max(len(name), *(len(r.label) for r in rs)) for name, rs in rules]
     key = policy.bottom_line
-    header = f"{'id':<12} " + " ".join(f"{name:<{w}}" for (name, _), w in zip(rules, widths))
+    history = checked.history is not None
+    period = f"{'period':<8} " if history else ""
+    header = f"{'id':<12} {period}" + " ".join(f"{name:<{w}}" for (name, _), w in zip(rules, widths))
     header += f" {key or '':>16}  action"
     write(header + "\n" + "-" * len(header) + "\n")
     for result in run:
@@ -614,7 +623,9 @@ def _write_table(policy: Policy, run: Run, out: IO[str], unique_ids: bool = Fals
         labels = " ".join(f"{o.label:<{w}}" for o, w in zip(result.outcomes, widths))
         value = result.value(key) if key else ""
         shown = grouped(value) if isinstance(value, Decimal) else str(value)
-        write(f"{result.id or '':<12} {labels} {shown:>16}  {result.action or ''}\n")
+        when = f"{result.period:<8} " if history else ""
+        warned = "".join(f"\n{'':<13}{'':<{len(period)}}warning {w.name}: {w.message}" for w in result.warnings)
+        write(f"{result.id or '':<12} {when}{labels} {shown:>16}  {result.action or ''}{warned}\n")
     summary = run.summary
     write("\n" + summary.line() + "\n\n")
     for line in summary.pool_lines():
@@ -647,6 +658,8 @@ def _explain(args) -> int:
         for result in run:
             if args.record_id is not None and getattr(result, "id", None) != args.record_id:
                 continue
+            if args.period is not None and (isinstance(result, RecordError) or result.period != args.period):
+                continue
             found += 1
             if isinstance(result, RecordError):
                 failed += 1
@@ -661,8 +674,12 @@ def _explain(args) -> int:
         warning = _duplicate_warning(run.summary, args.unique_ids)
     if warning:
         _say(warning)
-    if args.record_id is not None and not found:
-        _say(f"profit: no record with id '{args.record_id}' in {args.data}")
+    if (args.record_id is not None or args.period is not None) and not found:
+        if args.period is None:
+            _say(f"profit: no record with id '{args.record_id}' in {args.data}")
+        else:
+            which = f"id '{args.record_id}' and period {args.period}" if args.record_id is not None else f"period {args.period}"
+            _say(f"profit: no decision with {which} in {args.data}")
         return EXIT_POLICY
     return EXIT_RECORDS if failed else EXIT_OK
 

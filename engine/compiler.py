@@ -237,7 +237,7 @@ class _Compiler(ast.Visitor[str]):
                 for c in policy.classifications if c.name in self.class_slot),
             formulas={f.name: format_expr(f.expr) for f in policy.figures if f.expr is not None},
             warning_tables=tuple(self.warning_tables),
-            units={**{f.name: Unit(f.kind) for f in policy.fields}, **{f.name: f.unit for f in policy.figures}},
+            units=policy.names,
         )
 
     def segment(self, number: int, targets: Tuple[int, ...], needed: Optional[set], count: int) -> Segment:

@@ -16,6 +16,7 @@ import attrs
 from . import ast
 from .formatter import format_expr
 from .functions import FUNCTIONS
+from .history import window
 from .display import json_value, short, shown, truth
 from .money import CONTEXT, plain
 from .units import Unit
@@ -37,6 +38,36 @@ class Step:
     substituted: Optional[str]
     line: Optional[int]
     unrounded: Optional[Decimal] = None
+    series: Tuple[Series, ...] = ()  # what each history function in its formula read
+
+
+@attrs.frozen
+class Series:
+    """The earlier periods a history function read, as the evaluation read them."""
+
+    call: str  # as written: trend(profit, 4)
+    figure: str  # the field or figure whose past it read
+    points: Tuple[Tuple[str, object], ...]  # (period, value), oldest first, ending with this period
+    unit: Unit
+
+    def text(self, currency: str) -> str:
+        return f"{self.call} read {self.figure}: " + " · ".join(
+            f"{period} {short(value, self.unit)}" for period, value in self.points)
+
+    def as_dict(self) -> dict:
+        return {"call": self.call, "figure": self.figure,
+                "values": [{"period": str(period), "value": json_value(value)} for period, value in self.points]}
+
+
+@attrs.frozen
+class WarningTest:
+    """One warning rule tried on the decision: what it tested, and whether it fired."""
+
+    name: str
+    fired: bool
+    test: str
+    message: str
+    line: int
 
 
 @attrs.frozen
@@ -66,6 +97,8 @@ class Explanation:
     outcomes: tuple
     steps: tuple
     tests: tuple
+    period: Optional[str] = None  # the period decided, for a policy of histories
+    warnings: Tuple[WarningTest, ...] = ()  # every warning rule, fired or not
 
     def __str__(self) -> str:
         return self.text()
@@ -76,7 +109,8 @@ class Explanation:
 
     def _text(self) -> str:
         first = self.outcomes[0]
-        lines = [f"{self.id or '(no id)'}  {first.label}  "
+        period = f"  {self.period}" if self.period is not None else ""
+        lines = [f"{self.id or '(no id)'}{period}  {first.label}  "
                  f"(policy {self.filename}, rule {first.rule}, line {first.line})"]
         for outcome in self.outcomes[1:]:
             lines.append(f"  {outcome.classification}: {outcome.label} (rule {outcome.rule}, line {outcome.line})")
@@ -99,6 +133,8 @@ class Explanation:
                 lines.append(f"{pad}= {step.substituted}")
             if step.unrounded is not None:
                 lines.append(f"{pad}  (rounded from {plain(step.unrounded)})")
+            for series in step.series:
+                lines.append(f"{pad}  {series.text(self.currency)}")
         current = None
         for test in self.tests:
             if test.classification != current:
@@ -107,6 +143,12 @@ class Explanation:
             verdict = "yes" if test.held else "no"
             short = f" (short by {test.shortfall})" if test.shortfall else ""
             lines.append(f"    rule {test.rule} {test.label:<14} line {test.line:<4} {verdict}: {test.test}{short}")
+        if self.warnings:
+            lines.append("  warnings")
+        for warning in self.warnings:
+            lines.append(f"    {warning.name:<16} line {warning.line:<4} {'fired' if warning.fired else 'no'}: {warning.test}")
+            if warning.fired:
+                lines.append(f"      {warning.message}")
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
@@ -122,10 +164,13 @@ class Explanation:
             "figures": [
                 {"name": s.name, "kind": s.kind, "value": json_value(s.value), "unit": s.unit.describe(),
                  "formula": s.formula, "substituted": s.substituted, "line": s.line,
-                 **({"unrounded": plain(s.unrounded)} if s.unrounded is not None else {})}
+                 **({"unrounded": plain(s.unrounded)} if s.unrounded is not None else {}),
+                 **({"series": [series.as_dict() for series in s.series]} if s.series else {})}
                 for s in self.steps
             ],
             "rules": [attrs.asdict(t) for t in self.tests],
+            **({"period": str(self.period)} if self.period is not None else {}),
+            **({"warnings": [attrs.asdict(w) for w in self.warnings]} if self.warnings else {}),
         }
 
 
@@ -158,7 +203,11 @@ def _explain(decision: "Decision") -> Explanation:
             if figure.name in plan.portfolio_figures:  # its kind says where its share came from
                 substituted = decision.share(figure.name).explain(decision)
         unrounded = raw if raw is not None and raw != value else None
-        steps.append(Step(figure.name, figure.kind, value, figure.unit, formula, substituted or None, line, unrounded))
+        series = tuple(_series(decision, node) for node in ast.walk(figure.expr)
+                       if isinstance(node, ast.Call) and FUNCTIONS[node.function].history and plan.evaluated(node)
+                       ) if figure.expr is not None and policy.history is not None else ()
+        steps.append(Step(figure.name, figure.kind, value, figure.unit, formula, substituted or None, line, unrounded,
+                          series))
     tests: List[RuleTest] = []
     for outcome, (name, rules) in zip(decision.outcomes, plan.rules):
         for number, rule in enumerate(rules[: outcome.rule], start=1):
@@ -169,10 +218,27 @@ def _explain(decision: "Decision") -> Explanation:
             text, shortfall = _describe_test(plan, slots, rule.condition)
             tests.append(RuleTest(name, number, rule.label, held, text, rule.span.line,
                                   None if held else shortfall))
+    fired = {warning.name for warning in decision.warnings}
+    warnings = tuple(WarningTest(rule.name, rule.name in fired, _describe_test(plan, slots, rule.condition)[0],
+                                 rule.message, rule.span.line) for rule in policy.warning_rules)
     credits = [f.name for f in policy.figures if f.kind == "credit"]
     credit_note = ("counted: " + ", ".join(credits)) if credits else "not counted (this policy defines no credits)"
     return Explanation(decision.id, decision.row, policy.name, policy.filename, policy.currency,
-                       str(policy.rounding), credit_note, decision.outcomes, tuple(steps), tuple(tests))
+                       str(policy.rounding), credit_note, decision.outcomes, tuple(steps), tuple(tests),
+                       decision.period, warnings)
+
+
+def _series(decision: "Decision", call: ast.Call) -> Series:
+    """The window a history function read: the same `history.window` over the same slots."""
+    plan = decision.plan
+    history = plan.policy.history
+    assert history is not None  # only a history policy has history functions
+    named = call.args[0]
+    assert isinstance(named, ast.Name)  # the unit rule made sure
+    slot = plan.slot_of[named.nid]
+    periods = int(plan.value(call.args[1], decision.slots)) if len(call.args) > 1 else None
+    points = window(decision.earlier, slot, decision.slots[slot], decision.period, periods, history.zero)  # type: ignore[arg-type]
+    return Series(format_expr(call), named.name, points, plan.policy.unit_of(named))
 
 
 def _value_leaf(plan: "Plan", slots: tuple, with_names: bool) -> Callable[[ast.Expr], Optional[str]]:
@@ -188,6 +254,8 @@ def _value_leaf(plan: "Plan", slots: tuple, with_names: bool) -> Callable[[ast.E
             held = plan.value(node.condition, slots)
             taken = format_expr(node.then if held else node.otherwise, leaf)
             return f"{taken} (as {format_expr(node.condition, leaf)} is {truth(held)})"
+        if isinstance(node, ast.Call) and FUNCTIONS[node.function].history:
+            return format_expr(node)  # as written: the series it read is shown below the step
         if isinstance(node, ast.Call):
             return FUNCTIONS[node.function].show([format_expr(a, leaf) for a in node.args])
         return None

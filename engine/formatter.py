@@ -184,6 +184,8 @@ def _group_kind(statement) -> Optional[str]:
         return statement.kind
     if isinstance(statement, ast.Pool):
         return "pool"
+    if isinstance(statement, ast.WarningRule):
+        return "warn"
     return None
 
 
@@ -194,6 +196,14 @@ def _format_group(kind: Optional[str], statements: list) -> str:
         width = max(len(s.name) for s in statements)
         return "\n".join(f"pool {s.name.ljust(width)} = {format_expr(s.amount)} over {format_expr(s.volume)} {s.unit}"
                          for s in statements)
+    if kind == "warn":
+        width = max(len(s.name) for s in statements)
+        lines = []
+        for rule in statements:  # `message` at the start of a line continues the warning above
+            lines.append(f"warn {rule.name.ljust(width)} when {format_expr(rule.condition)}")
+            if rule.message is not None:
+                lines.append(" " * (width + 6) + f'message "{rule.message}"')
+        return "\n".join(lines)
     if kind is not None:  # definitions
         if kind == "rate":
             raise ValueError("a rate is written inside a `rates` or `parameters` block")
@@ -218,6 +228,8 @@ def _format_group(kind: Optional[str], statements: list) -> str:
         return "\n".join(lines)
     if isinstance(statement, ast.Classification):
         return _format_classification(statement)
+    if isinstance(statement, ast.History):
+        return "\n".join(["history"] + [_INDENT + " ".join(option.words) for option in statement.options])
     raise TypeError(statement)
 
 

@@ -80,8 +80,8 @@ def _window_args(args: Sequence[ast.Expr], found: Sequence[Unit], numeric: bool 
         periods = args[1]
         if not (isinstance(periods, ast.Number) and periods.value == periods.value.to_integral_value()
                 and 1 <= periods.value <= MAX_WINDOW):
-            raise ArgumentError("history-periods", f"the number of periods is a whole number from 1 to {MAX_WINDOW}",
-                                "write it as a number, e.g. `trend(profit, 4)`", 1)
+            raise ArgumentError("history-periods", f"the number of periods is a whole number from 1 to {MAX_WINDOW}, "
+                                "written in the formula", "e.g. 4 for the last four quarters", 1)
     return found[0]
 
 

@@ -47,7 +47,7 @@ class HistoryRun:
     def _decide(self, rows: Iterable[Row]) -> Iterator[Result]:
         groups = self._sorted(rows) if self.history.sorted else self._held(rows)
         for customer, group, refused in groups:
-            self.customers += 1
+            self.customers += refused is None  # a customer's rows that come back are not another customer
             with decimal.localcontext(CONTEXT):
                 yield from self._customer(customer, group, refused)
 
@@ -77,11 +77,13 @@ class HistoryRun:
             if customer != current:
                 if current is not None:
                     yield current, group, refused
+                before = order.last
                 current, group = customer, []
                 refused = None if order.follows(customer) else (
-                    f"the rows of customer '{customer}' do not come together: other customers' rows come between "
-                    "them, but the policy says `input sorted`; sort the input by customer, or write "
-                    "`input unsorted` in the history block")
+                    f"customer '{customer}' (row {row}) comes after '{before}', but with `input sorted` customers "
+                    "come in the order of their ids (as text, or C-2 before C-10), each with all its rows; if "
+                    f"'{customer}' had rows before, they were decided as its whole history: sort the input by "
+                    "customer, or write `input unsorted` in the history block")
             group.append((row, record))
         if current is not None:
             yield current, group, refused
@@ -186,8 +188,16 @@ _DIGITS = re.compile(r"(\d+)")
 
 
 def _natural(text: str) -> tuple:
-    """`C-999` before `C-1000`: runs of digits compared as numbers."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in _DIGITS.split(text) if part)
+    """`C-999` before `C-1000`: runs of digits compared as numbers (by length without leading
+    zeros, then digit by digit, so that no id, however long, is converted to an int)."""
+    key = []
+    for part in _DIGITS.split(text):
+        if part.isdigit():
+            digits = part.lstrip("0")
+            key.append((0, len(digits), digits))
+        elif part:
+            key.append((1, 0, part))
+    return tuple(key)
 
 
 class _Order:

@@ -209,8 +209,9 @@ def _convert(spec: FieldSpec, raw: Any, currency: str) -> Any:
         period = read_period(kind, text)
         if period is None:
             other = looks_like(text)
-            seems = f" (that is a {other}: this policy's histories are by {kind})" if other else ""
-            raise _Invalid(f"expected {expected_period(kind)}{seems}")
+            if other:
+                raise _Invalid(f"a {other}, but this policy's histories are by {kind}: write {expected_period(kind)}")
+            raise _Invalid(f"expected {expected_period(kind)}")
         return period
     value = _decimal(raw, currency, kind)
     if kind == "count":

@@ -220,7 +220,7 @@ class Run:
 class KeptRun(Run):
     """A run whose results are all kept, in input order (`results`)."""
 
-    def __init__(self, policy: "Policy", results: Iterator[Result],
+    def __init__(self, policy: "Policy", results: Iterable[Result],
                  portfolio: Optional[Callable[[], Optional[PortfolioSummary]]] = None) -> None:
         super().__init__(policy, results, portfolio)
         self.results: Tuple[Result, ...] = tuple(self._reader)  # one pass: kept as the summary counts them

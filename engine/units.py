@@ -61,6 +61,12 @@ TEXT = Unit("text")
 LITERAL = Unit("number", literal=True)
 
 
+def field_unit(kind: str) -> Unit:
+    """The unit of a record field of this type: a period (month, quarter, year) is text, as
+    written (`2025Q3`)."""
+    return TEXT if kind in PERIOD_TYPES else Unit(kind)
+
+
 def rate_word(word: str) -> str:
     """`hours`/`h` → `hour`, `days` → `day`; other driver words are counts, singular (`visit`,
     `minute`), so a rate reads "per minute" whether the policy wrote `per minute` or `over 700,000 minutes`."""

@@ -107,6 +107,9 @@ def position(source: str, text: str, occurrence: int = 1):
 
 REFERRAL = "referred 5% of revenue via region"
 POOLS = 'table pools\n  "north" = 10 EUR\n  "south" = 20 EUR\ncost shared = allocate pools by orders within region\n'
+# a record that is one customer in one quarter: the policy reads histories
+PERIOD = ("  id            text    key\n", "  id            text    key\n  period        quarter\n")
+WARN = 'warn loss when profit < 0 EUR\n     message "Losing money"\n'
 
 
 @attrs.frozen
@@ -348,6 +351,63 @@ CASES = {
         "what a referred customer brings must be money"),
     "missing classify": Case(
         "missing-classify", BASE.split("classify class")[0], None, "no classification", "`classify class`"),
+    # ---- histories
+    "second period field": Case(
+        "duplicate-period", edit(PERIOD, ("  revenue ", "  month         month\n  revenue ")), "month         month",
+        "'period' is already the period of each record", "one period field"),
+    "optional period": Case(
+        "optional-period", edit(("  id            text    key\n", "  id            text    key\n"
+                                 "  period        quarter optional\n")), "period ",
+        "the period field 'period' cannot be optional or have a default", "names its own period"),
+    "second history block": Case(
+        "duplicate-history", edit(PERIOD, append="history\n  input sorted\nhistory\n  decide every period\n"),
+        "history\n  decide", "a policy has one `history` block", "merge its lines"),
+    "unknown history line": Case(
+        "history-option", edit(PERIOD, append="history\n  input sortd\n"), "  |input sortd",
+        "a history line 'input sortd' is not one the engine knows", "write `input sorted` or `input unsorted`"),
+    "unknown history line without suggestion": Case(
+        "history-option", edit(PERIOD, append="history\n  keep everything\n"), "  |keep everything",
+        "'keep everything'", "write one of: missing periods are zero;"),
+    "history line given twice": Case(
+        "duplicate-option", edit(PERIOD, append="history\n  input sorted\n  input unsorted\n"),
+        "  |input unsorted", f"'input unsorted' repeats the setting of 'input sorted' on line {BASE.count(chr(10)) + 3}", "keep one"),
+    "history without a period": Case(
+        "history-without-period", edit(append="history\n  input sorted\n"), "history\n",
+        "the policy has a `history` block, but no record field is a period", "`period quarter`"),
+    "history function without a history": Case(
+        "no-history", edit(append="measure t = trend(profit, 4)\n"), "trend(profit, 4)",
+        "trend() reads earlier periods, but a record of this policy is a single period", "period field"),
+    "history function of a formula": Case(
+        "history-argument", edit(PERIOD, append="measure t = trend(revenue - cost_of_goods, 4)\n"),
+        "trend(|revenue", "the past values of a named field or figure", "define a measure for a formula first"),
+    "history window of no periods": Case(
+        "history-periods", edit(PERIOD, append="measure t = sum_last(profit, 0)\n"), "profit, |0",
+        "a whole number from 1 to 120"),
+    "history window from a field": Case(
+        "history-periods", edit(PERIOD, append="measure t = change(profit, orders)\n"), "profit, |orders",
+        "a whole number from 1 to 120", "e.g. 4 for the last four quarters"),
+    "history with pooled costs": Case(
+        "history-portfolio", edit(PERIOD, append=POOLS), "cost shared",
+        "a history policy cannot share out pooled costs (`allocate`)", "a policy of single periods"),
+    "history with referrals": Case(
+        "history-portfolio", edit(PERIOD, append=f"credit w = {REFERRAL}\n"), "credit w",
+        "or credit word of mouth (`referred`)"),
+    # ---- warnings beside the classification
+    "warning name twice": Case(
+        "duplicate-warning", edit(append=WARN + WARN.replace("< 0 EUR", "< -100 EUR")), "warn loss",
+        f"the warning 'loss' is already defined on line {BASE.count(chr(10)) + 1}", "its own name", occurrence=2),
+    "warning that never fires": Case(
+        "never-fires", edit(append=WARN.replace("profit < 0 EUR", "profit < profit")), "when |profit < profit",
+        "the warning 'loss' can never fire", "depend on the record", severity="warning"),
+    "warning that never fires, numbers": Case(
+        "never-fires", edit(append=WARN.replace("profit < 0 EUR", "vip and 1 > 2")), "when |vip",
+        "can never fire", severity="warning"),
+    "warning that always fires": Case(
+        "always-fires", edit(append=WARN.replace("profit < 0 EUR", "yes or profit < 0 EUR")), "when |yes",
+        "the warning 'loss' fires on every decision", "depend on the record", severity="warning"),
+    "warning without a message": Case(
+        "missing-message", edit(append="warn loss when profit < 0 EUR\n"), "warn loss",
+        "the warning 'loss' has no message", '`message "'),
 }
 
 

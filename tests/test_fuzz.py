@@ -62,7 +62,8 @@ BUDGET_S = float(os.environ.get("FUZZ_BUDGET_S", "15"))
 POLICY_FILES = sorted((ROOT / "policies").glob("*.policy"))
 POLICIES: Dict[str, str] = {path.stem: path.read_text(encoding="utf-8") for path in POLICY_FILES}
 LOADED: Dict[str, Policy] = {name: load_policy(path) for name, path in zip(POLICIES, POLICY_FILES)}
-SAMPLE = [dict(row) for row in generate_portfolio(40, seed=2026)]  # every column of every shipped policy
+# every column of every shipped policy; lifecycle.policy reads each row as a customer's one quarter
+SAMPLE = [dict(row, period="2026Q4") for row in generate_portfolio(40, seed=2026)]
 
 FUZZ = settings(
     max_examples=EXAMPLES,
