@@ -16,6 +16,8 @@ demo: $(STAMP)
 	$(BIN)/profit run policies/standard.policy examples/customers.csv --format table
 	$(BIN)/profit explain policies/standard.policy examples/customers.csv --id C-1034
 	$(BIN)/profit report policies/portfolio.policy examples/portfolio_customers.csv --format text
+	@echo "--- a customer that turned unprofitable over 8 quarters, and why (policies/lifecycle.policy)"
+	$(BIN)/profit explain policies/lifecycle.policy examples/customer_history.csv --id C-1013 --period 2026Q4
 	mkdir -p out
 	$(BIN)/profit report policies/portfolio.policy examples/portfolio_customers.csv --output out/report.html
 	@echo "portfolio report written to out/report.html"
@@ -37,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_portfolio.py
 	$(BIN)/python benchmarks/bench_check.py
+	$(BIN)/python benchmarks/bench_history.py
 
 # make bench-compare BASE=<older commit>: the per-record figures of both, measured in one run
 bench-compare: $(STAMP)

@@ -153,15 +153,27 @@ def ago(earlier: Earlier, slot: int, current: Any, period: Period, periods: int,
 
 
 def slope(points: Sequence[Tuple[Period, Any]]) -> Fraction:
-    """The least-squares slope of the values per period, exactly (0 for a single point)."""
+    """The least-squares slope of the values per period, exactly (0 for a single point):
+    (nΣxy − ΣxΣy) / (nΣx² − (Σx)²) in integers, the values scaled to whole numbers of their
+    smallest decimal place, and one fraction made at the end."""
     n = len(points)
-    xs = [Fraction(p.ordinal) for p, _ in points]
-    ys = [Fraction(v) for _, v in points]
-    sx, sy = sum(xs, Fraction(0)), sum(ys, Fraction(0))
-    sxx = sum((x * x for x in xs), Fraction(0))
-    sxy = sum((x * y for x, y in zip(xs, ys)), Fraction(0))
-    denominator = n * sxx - sx * sx
-    return Fraction(0) if denominator == 0 else Fraction(n * sxy - sx * sy) / denominator
+    exponent = min(min(int(value.as_tuple().exponent) for _, value in points), 0)
+    scale = 10 ** -exponent
+    first = points[0][0].ordinal
+    xs = [period.ordinal - first for period, _ in points]
+    ys = [_scaled(value, exponent) for _, value in points]
+    sx, sy = sum(xs), sum(ys)
+    denominator = n * sum(x * x for x in xs) - sx * sx
+    if denominator == 0:
+        return Fraction(0)
+    return Fraction(n * sum(x * y for x, y in zip(xs, ys)) - sx * sy, denominator * scale)
+
+
+def _scaled(value: Decimal, exponent: int) -> int:
+    """The value in whole units of 10**exponent, exactly (no decimal context is involved)."""
+    sign, digits, own = value.as_tuple()
+    whole = int("".join(map(str, digits)) or "0") * 10 ** (int(own) - exponent)
+    return -whole if sign else whole
 
 
 def round_fraction(value: Fraction, quantum: Decimal, rounding: str) -> Decimal:
