@@ -21,6 +21,8 @@ demo: $(STAMP)
 	mkdir -p out
 	$(BIN)/profit report policies/portfolio.policy examples/portfolio_customers.csv --output out/report.html
 	@echo "portfolio report written to out/report.html"
+	$(BIN)/profit report policies/lifecycle.policy examples/customer_history.csv --output out/history.html
+	@echo "the report over 8 quarters (profit per period, migration of classes, warnings) written to out/history.html"
 
 test: $(STAMP)
 	$(BIN)/python -m mypy

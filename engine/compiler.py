@@ -129,6 +129,10 @@ class Plan:
     def unrounded(self, name: str, slots: tuple) -> Any:
         return slots[self.raw_slot[name]]
 
+    def warnings_of(self, slots: tuple) -> Tuple[WarningOutcome, ...]:
+        """The warning rules that fired in the evaluation that filled `slots`, in the policy's order."""
+        return tuple([warning for slot, warning in self.warning_tables if slots[slot]])
+
     def driver_value(self, name: str, slots: tuple) -> Any:
         """The driver an allocation shared its pool by, for this record."""
         return slots[self.driver_slot[name]]

@@ -59,8 +59,7 @@ class Decision:
     @property
     def warnings(self) -> Tuple[WarningOutcome, ...]:
         """Every warning rule that fired on this decision, in the policy's order."""
-        slots = self.slots
-        return tuple([warning for slot, warning in self.plan.warning_tables if slots[slot]])
+        return self.plan.warnings_of(self.slots)
 
     @property
     def figures(self) -> dict:

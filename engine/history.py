@@ -149,6 +149,22 @@ def ago(earlier: Earlier, slot: int, current: Any, period: Period, periods: int,
     return window(earlier, slot, current, period, periods + 1, zero)[0][1]
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(text: str) -> tuple:
+    """`C-999` before `C-1000`: runs of digits compared as numbers (by length without leading
+    zeros, then digit by digit, so that no id, however long, is converted to an int)."""
+    key = []
+    for part in _DIGITS.split(text):
+        if part.isdigit():
+            digits = part.lstrip("0")
+            key.append((0, len(digits), digits))
+        elif part:
+            key.append((1, 0, part))
+    return tuple(key)
+
+
 # ---- exact least squares -------------------------------------------------------------------
 
 

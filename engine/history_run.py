@@ -14,17 +14,17 @@ customer failing) an error; deciding the latest period, each customer gives one.
 from __future__ import annotations
 
 import decimal
-import re
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 import attrs
 
 from .evaluator import Decision, decide
 from .compiler import Plan
-from .history import HistorySpec, Period
+from .history import HistorySpec, Period, natural_key
 from .money import CONTEXT
 from .records import RecordError, validate
 
+HELD = "held"  # the kind of a row's error that is its customer's error found on another row
 MAX_PERIODS = 1200  # periods of one customer: a hundred years of months
 Result = Union[Decision, RecordError]
 Row = Tuple[int, Any]  # (row number, the raw record or the reader's RecordError)
@@ -181,23 +181,7 @@ class HistoryRun:
         for row, _ in group:
             yield first if row == failure.row else RecordError(
                 f"not decided: row {failure.row} of customer '{customer}' has an error ({failure.message})",
-                row=row, id=customer)
-
-
-_DIGITS = re.compile(r"(\d+)")
-
-
-def _natural(text: str) -> tuple:
-    """`C-999` before `C-1000`: runs of digits compared as numbers (by length without leading
-    zeros, then digit by digit, so that no id, however long, is converted to an int)."""
-    key = []
-    for part in _DIGITS.split(text):
-        if part.isdigit():
-            digits = part.lstrip("0")
-            key.append((0, len(digits), digits))
-        elif part:
-            key.append((1, 0, part))
-    return tuple(key)
+                row=row, id=customer, kind=HELD)
 
 
 class _Order:
@@ -214,7 +198,7 @@ class _Order:
         last = self.last
         if last is not None:
             text = self.text and customer > last
-            natural = self.natural and _natural(customer) > _natural(last)
+            natural = self.natural and natural_key(customer) > natural_key(last)
             if not (text or natural):
                 return False  # the orders still possible stay as they were
             self.text, self.natural = text, natural

@@ -77,7 +77,7 @@ class RecordError(Exception):
     value: Optional[str] = None
     expected: Optional[str] = None
     line: Optional[int] = None  # the policy line, for evaluation errors
-    kind: Optional[str] = None  # "engine": a fault of the engine, not of the record
+    kind: Optional[str] = None  # "engine": a fault of the engine, not of the record; "held": see history_run
 
     def __str__(self) -> str:
         where = []

@@ -21,6 +21,14 @@ total that adds nothing (`credits` in a policy without credits) is left out.
 A customer's name (`Customer.name`) is read from the record's text field `name`, else
 from the first text field whose name ends in `_name` (`customer_name`); an empty value
 means no name, and the id alone is shown.
+
+A policy of histories (a `history` block: one record per customer and period) is reported
+by customer: the class table, the whale curve and the customer tables are of each
+customer's latest period (a customer that failed is one error, however many rows it has),
+and a section "Over time" follows them: the bottom line and the classes per period, the
+migration between periods, the customers that turned unprofitable and the warnings. That
+part is engine/report_history.py; `Report.history` holds it (None for any other policy,
+whose report is as it always was).
 """
 from __future__ import annotations
 
@@ -34,7 +42,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import attrs
 
-from . import ast
+from . import ast, report_history
 from .checked import CheckedPolicy
 from .evaluator import Decision
 from .formatter import format_expr
@@ -184,6 +192,9 @@ class Report:
     columns: Tuple[Column, ...] = ()
     other_reason: Optional[str] = None  # why there is an "other" column: the parts of the formula it holds
     name_field: Optional[str] = None  # the record field customers' names are read from
+    # A policy of histories: the section "Over time" (engine/report_history.py); everything above
+    # is then of each customer's latest period, and `records` counts customers, not rows.
+    history: Optional[report_history.History] = None
 
 
 def build_report(policy: Policy, results: Iterable) -> Report:
@@ -191,8 +202,12 @@ def build_report(policy: Policy, results: Iterable) -> Report:
     referral leaders the report lists, or any Decisions and RecordErrors; consumed once."""
     with decimal.localcontext(CONTEXT):
         builder = _Builder(policy)
-        report = builder.build(results)
+        collector = report_history.Collector(policy, builder.name_field) if policy.checked.history is not None else None
+        report = builder.build(results if collector is None else collector.latest(results))
         summary = getattr(results, "summary", None)
+        if collector is not None:
+            rows = summary.rows if isinstance(summary, RunSummary) else None
+            report = attrs.evolve(report, history=collector.history(rows))
         if isinstance(summary, RunSummary):
             referred: Dict[str, int] = {}
             for leader in summary.referral_leaders:
@@ -529,7 +544,8 @@ def coverage_warning(report: Report) -> str:
     """When records failed: what the figures leave out. Empty when every record was decided."""
     if not report.errors:
         return ""
-    return (f"{report.errors:,} of {_plural(report.records, 'record')} failed and are left out of every figure: "
+    unit = "record" if report.history is None else "customer"  # histories: a customer fails as a whole
+    return (f"{report.errors:,} of {_plural(report.records, unit)} failed and are left out of every figure: "
             f"the totals, the tables and the whale curve cover only the {_plural(report.decisions, 'decided customer')}"
             + (f", so the curve's 100% is the {label(report.key_figure or 'profit').lower()} of those "
                f"{report.decisions:,}, not of all {report.records:,}" if report.ranked else "") + ".")
@@ -553,6 +569,10 @@ def render_text(report: Report) -> str:
     version = f" (version {report.policy_version})" if report.policy_version else ""
     out = [f"{report.policy_name}{version}, amounts in {cur}",
            f"{report.records:,} records in = {report.decisions:,} decisions + {report.errors:,} errors out"]
+    history = report.history
+    if history is not None:
+        out[1] = _customers_line(report, history)
+        out += report_history.text_header(history, cur)
     if report.errors:
         out.append(f"WARNING: {coverage_warning(report)}")
     if _unranked(report):
@@ -598,6 +618,8 @@ def render_text(report: Report) -> str:
     customers(f"Most profitable ({key}, {cur}):", report.top[:TEXT_TOP])
     customers(f"Least profitable ({key}, {cur}):", report.bottom[:TEXT_TOP])
     out.append("")
+    if history is not None:
+        out += report_history.render_text(history, cur) + [""]
     if report.pools:
         out.append(f"Pooled costs ({cur}): amount, allocated, unused")
         for pool in report.pools:
@@ -620,6 +642,12 @@ def render_text(report: Report) -> str:
     out.append(f"Errors: {report.errors:,}" + (
         " (" + ", ".join(f"{what}: {count:,}" for what, count in report.error_kinds) + ")" if report.errors else ""))
     return "\n".join(out) + "\n"
+
+
+def _customers_line(report: Report, history: report_history.History) -> str:
+    """A report of histories counts customers: `4,790 records in: 600 customers = 600 decided + 0 failed`."""
+    rows = f"{_plural(history.rows, 'record')} in: " if history.rows is not None else ""
+    return (f"{rows}{_plural(report.records, 'customer')} = {report.decisions:,} decided + {report.errors:,} failed")
 
 
 @attrs.frozen
@@ -820,6 +848,10 @@ def render_html(report: Report) -> str:
     key = report.key_figure or "profit"
     version = f" · version {_e(report.policy_version)}" if report.policy_version else ""
     running = report.policy_name + (f" · version {report.policy_version}" if report.policy_version else "")
+    history = report.history
+    counts = (f"{report.records:,} records in = {report.decisions:,} decisions + {report.errors:,} errors out"
+              if history is None else _e(_customers_line(report, history)))
+    css = _CSS.replace('RUNNING_TITLE', _css_string(running)) + (report_history.CSS if history is not None else "")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -827,7 +859,7 @@ def render_html(report: Report) -> str:
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>Customer profitability: {_e(report.policy_name)}</title>",
-        f"<style>{_CSS.replace('RUNNING_TITLE', _css_string(running))}</style>",
+        f"<style>{css}</style>",
         "</head>",
         "<body>",
         "<header>",
@@ -835,6 +867,7 @@ def render_html(report: Report) -> str:
         f'<p class="sub">Policy <b>{_e(report.policy_name)}</b>{version} · amounts in {cur}'
         + (f" · profit here is the policy's measure {_labelled(key)} {_ident(key)}" if key != "profit" else "")
         + "</p>",
+        report_history.html_header(history) if history is not None else "",
         "</header>",
         _warning(report),
         _cards(report),
@@ -847,10 +880,11 @@ def render_html(report: Report) -> str:
         _class_table(report),
         _customer_table("top", "Most profitable customers", report.top, report),
         _customer_table("bottom", "Least profitable customers", report.bottom, report),
+        report_history.render_html(history, report.currency) if history is not None else "",
         _credit_table(report),
         _pools(report),
         _errors(report),
-        f'<footer>{report.records:,} records in = {report.decisions:,} decisions + {report.errors:,} errors out. '
+        f"<footer>{counts}. "
         "Every amount is exact, from the policy's own rounding; percentages are rounded to 0.1.</footer>",
         "</body>",
         "</html>",
@@ -861,7 +895,7 @@ def render_html(report: Report) -> str:
 def _warning(report: Report) -> str:
     notes = []
     if report.errors:
-        head = f"{report.errors:,} of {_plural(report.records, 'record')} failed"
+        head = f"{report.errors:,} of {_plural(report.records, 'record' if report.history is None else 'customer')} failed"
         text = coverage_warning(report)
         notes.append(f"<b>{_e(head)}</b>{_e(text[len(head):])} They are listed under <i>Records that failed</i>, "
                      "at the end.")
@@ -882,6 +916,14 @@ def _cards(report: Report) -> str:
              ("Failed", f"{report.errors:,}",
               "left out of every figure" if report.errors else "every record was classified",
               " bad" if report.errors else "")]
+    history = report.history
+    if history is not None:  # histories: a card counts customers, each at its latest period
+        rows = f"{history.rows:,} records" if history.rows is not None else "records"
+        cards = [("Customers in", f"{report.records:,}", f"{rows} of {_plural(len(history.periods), 'period')}", ""),
+                 ("Decided", f"{report.decisions:,}", f"classified in their latest period, {_e(history.latest)}", ""),
+                 ("Failed", f"{report.errors:,}",
+                  "left out of every figure" if report.errors else "every customer was classified",
+                  " bad" if report.errors else "")]
     if report.total.revenue is not None:
         cards.append((f"Revenue ({cur})", _e(grouped(report.total.revenue)), "of the decided customers", ""))
     cards.append((f"Total {_e(label(key).lower())} ({cur})", _e(grouped(report.total_profit)),
