@@ -894,6 +894,8 @@ def _never_true(expr) -> bool:
 def _always_true(expr) -> bool:
     if isinstance(expr, ast.YesNo):
         return expr.value
+    if isinstance(expr, ast.Not):
+        return _never_true(expr.operand)
     if isinstance(expr, ast.Compare) and expr.op in ("=", ">=", "<=") and expr.left == expr.right:
         return True
     if isinstance(expr, ast.Compare) and isinstance(expr.left, ast.Number) and isinstance(expr.right, ast.Number):

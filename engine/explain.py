@@ -236,7 +236,8 @@ def _series(decision: "Decision", call: ast.Call) -> Series:
     named = call.args[0]
     assert isinstance(named, ast.Name)  # the unit rule made sure
     slot = plan.slot_of[named.nid]
-    periods = int(plan.value(call.args[1], decision.slots)) if len(call.args) > 1 else None
+    periods = int(plan.value(call.args[1], decision.slots)) + FUNCTIONS[call.function].before \
+        if len(call.args) > 1 else None
     points = window(decision.earlier, slot, decision.slots[slot], decision.period, periods, history.zero)  # type: ignore[arg-type]
     return Series(format_expr(call), named.name, points, plan.policy.unit_of(named))
 

@@ -130,6 +130,7 @@ class Function:
     # a history function: called with (earlier periods, slot of the named figure, its value now,
     # this period, whether missing periods are zero, the number of periods or None, constants...)
     history: bool = False
+    before: int = 0  # periods it reads before the last N (1 for `previous`: N periods ago is N + 1 back)
 
     def arity(self) -> str:
         return f"{self.low}" if self.low == self.high else f"{self.low} to {self.high}"
@@ -148,12 +149,12 @@ FUNCTIONS: Mapping[str, Function] = {f.name: f for f in (
              _round_unit, Decimal.quantize, values=1, constants=_round_constants),
     Function("previous", 2, 2, "the figure's value the given number of periods ago (the first period's, when the "
              "history does not reach back so far)",
-             _window_args, history_functions.previous, history=True),
+             _window_args, history_functions.previous, history=True, before=1),
     Function("change", 2, 2, "the figure now less its value the given number of periods ago (as `previous`)",
-             _window_args, history_functions.change, history=True),
+             _window_args, history_functions.change, history=True, before=1),
     Function("change_percent", 2, 2, "that change as a percentage of the earlier value (which must not be 0)",
              _percent_of, history_functions.change_percent,
-             history=True),
+             history=True, before=1),
     Function("sum_last", 2, 2, "the figure added up over the last periods (this one included)", _window_args,
              history_functions.sum_last, history=True),
     Function("average_last", 2, 2, "the figure's average over the last periods (this one included)", _window_args,

@@ -77,7 +77,7 @@ class HistoryRun:
             if customer != current:
                 if current is not None:
                     yield current, group, refused
-                before = order.last
+                before = current
                 current, group = customer, []
                 refused = None if order.follows(customer) else (
                     f"customer '{customer}' (row {row}) comes after '{before}', but with `input sorted` customers "

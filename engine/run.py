@@ -66,6 +66,7 @@ class RunSummary:
     # customers when only each customer's latest period is decided, else the rows
     rows: Optional[int] = None
     customers: Optional[int] = None
+    every_period: bool = False  # a run of histories deciding every period, not only the latest
 
     @property
     def context(self) -> Optional[PortfolioContext]:
@@ -87,7 +88,7 @@ class RunSummary:
         head = plural(self.records, "record")
         if self.rows is not None and self.customers is not None:
             head = (f"{plural(self.rows, 'record')} ({plural(self.customers, 'customer')})"
-                    if self.records == self.rows else f"{plural(self.customers, 'customer')} ({plural(self.rows, 'record')})")
+                    if self.every_period else f"{plural(self.customers, 'customer')} ({plural(self.rows, 'record')})")
         return f"{head} in = {plural(self.decisions, 'decision')} + {plural(len(self.errors), 'error')} out"
 
     def duplicate_line(self) -> Optional[str]:
@@ -198,7 +199,8 @@ class Run:
             duplicate_ids=tuple(list(self._repeats)[:DUPLICATES_LISTED]), duplicates=len(self._repeats),
             repeated=sum(self._repeats.values()),
             rows=self._history.rows if self._history is not None else None,
-            customers=self._history.customers if self._history is not None else None)
+            customers=self._history.customers if self._history is not None else None,
+            every_period=self._history is not None and self._history.history.every)
 
     @property
     def summary(self) -> RunSummary:

@@ -539,7 +539,7 @@ def _required_constructs() -> Dict[str, str]:
     for kind in kinds:
         required[f"field type {kind}"] = "docs/language.md quick reference"
     formulas = quick[quick.index("FORMULA:"):quick.index("CONDITION:")]
-    for function in set(re.findall(r"\b([a-z]+)\(", formulas)):
+    for function in set(re.findall(r"\b([a-z_]+)\(", formulas)):
         required[f"function {function}"] = "docs/language.md quick reference"
     conditions = quick[quick.index("CONDITION:"):]
     for op in re.findall(r"\ba (=|!=|<|<=|>|>=) b\b", conditions):

@@ -326,3 +326,20 @@ def test_an_id_of_thousands_of_digits_is_ordered_without_becoming_an_int():
     long_id = "9" * 5000
     results = decided(policy_of(EVERY_ZERO), rows(("1" + long_id, "2025Q1", 1), (long_id + "0", "2025Q1", 1)))
     assert [type(r).__name__ for r in results] == ["Decision", "Decision"]
+
+
+def test_the_explanation_of_a_change_lists_the_period_it_subtracts():
+    policy = policy_of(EVERY_ZERO, "measure c = change(profit, 2)\n")
+    decision = decided(policy, SERIES)[-1]  # 130 now less 70 two quarters before
+    assert decision.figures["c"] == D("60.00")
+    assert "change(profit, 2) read profit: 2025Q2 70.00 · 2025Q3 40.00 · 2025Q4 130.00" in decision.explain().text()
+
+
+def test_one_row_per_customer_deciding_the_latest_period_counts_customers_first():
+    run = policy_of().run(rows(("A", "2025Q1", 1), ("B", "2025Q2", 1)))
+    assert run.summary.line() == "2 customers (2 records) in = 2 decisions + 0 errors out"
+
+
+def test_not_of_no_always_fires():
+    policy = policy_of(EVERY_ZERO, warnings='warn w when not no message "x"\n')
+    assert [d.code for d in policy.warnings] == ["always-fires"]
