@@ -106,6 +106,8 @@ import sys
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from typing import IO, Any, Iterable, Iterator
 
+from generate_customers import write_csv  # beside this script: the same CSV layout
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SEED = 2026
 DEFAULT_INPUT = os.path.join(HERE, "customers.csv")
@@ -591,17 +593,6 @@ def read_snapshots(path: str) -> list[dict[str, str]]:
         return list(reader)
 
 
-def write_csv(rows: Iterable[dict[str, str]], stream: IO[str]) -> int:
-    """Write the header and ``rows`` to ``stream``; return the number of rows."""
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    n = 0
-    for row in rows:
-        writer.writerow([row[c] for c in COLUMNS])
-        n += 1
-    return n
-
-
 class _Recorder:
     """Passes rows through and keeps what the summary needs."""
 
@@ -667,7 +658,7 @@ def main(argv: list[str] | None = None) -> int:
     rec = _Recorder(generate(snapshots, args.seed, args.missing, stats))
     if args.output == "-":
         try:
-            n = write_csv(rec, sys.stdout)
+            n = write_csv(rec, sys.stdout, columns=COLUMNS)
             sys.stdout.flush()
         except BrokenPipeError:           # e.g. piped into `head`
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -675,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     else:
         with open(args.output, "w", encoding="utf-8", newline="") as f:
-            n = write_csv(rec, f)
+            n = write_csv(rec, f, columns=COLUMNS)
     print(summary(n, stats, rec.by_customer), file=sys.stderr)
     return 0
 
