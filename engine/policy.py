@@ -111,7 +111,10 @@ class Policy:
         read again instead of being held in memory); with `context`, each record against those
         stored portfolio totals. `progress(records, errors)` is called every 256 records. With
         `unique_ids`, a record whose id an earlier record had is a record error before anything
-        is evaluated (in a portfolio it takes no part in any pool or referral network).
+        is evaluated (in a portfolio it takes no part in any pool or referral network). A policy
+        of histories groups its rows into customers instead (see engine/history_run.py): a
+        customer's rows share its id by design, a period given twice is its error, and
+        `unique_ids` does not apply.
         """
         plan = self._plan
         if isinstance(records, RecordSource):  # the file's header against the record schema, before any row
