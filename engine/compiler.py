@@ -433,11 +433,10 @@ class _Compiler(ast.Visitor[str]):
         if function.history:  # (earlier, slot of the figure, its value now, period, zero, periods)
             history = self.policy.history
             assert history is not None  # the checker made sure
-            current = args[0] = f"v{self.slot(args[0])}"
+            slot = self.slot(args[0])
             periods = self.constant(int(node.args[1].value)) if len(node.args) > 1 else "None"
-            args[:1] = ["earlier", self.constant(int(current[1:])), current, self.names[history.field],
-                        self.constant(history.zero)]
-            args[5:] = [periods]
+            args = ["earlier", self.constant(slot), f"v{slot}", self.names[history.field],
+                    self.constant(history.zero), periods]
         units = tuple(self.policy.unit_of(a) for a in node.args)
         args += [self.constant(c) for c in function.constants(node.args, units, self.policy.rounding)]
         name = "F_" + function.name

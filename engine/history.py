@@ -53,13 +53,21 @@ def read_period(granularity: str, text: str) -> Optional[Period]:
         return None
     year = int(found.group(1))
     if granularity == "year":
-        return Period(f"{year:04d}", year)
+        return _period(granularity, year)
     part = int(found.group(2))
-    if granularity == "month":
-        if not 1 <= part <= 12:
-            return None
-        return Period(f"{year:04d}-{part:02d}", year * 12 + part - 1)
-    return Period(f"{year:04d}Q{part}", year * 4 + part - 1)
+    if granularity == "month" and not 1 <= part <= 12:
+        return None
+    return _period(granularity, year * _PER_YEAR[granularity] + part - 1)
+
+
+_PER_YEAR = {"month": 12, "quarter": 4, "year": 1}
+
+
+def _period(granularity: str, ordinal: int) -> Period:
+    """The period with this ordinal, labelled as the output writes it: 2025-03, 2025Q3, 2025."""
+    year, part = divmod(ordinal, _PER_YEAR[granularity])
+    label = {"month": f"{year:04d}-{part + 1:02d}", "quarter": f"{year:04d}Q{part + 1}", "year": f"{year:04d}"}
+    return Period(label[granularity], ordinal)
 
 
 def looks_like(text: str) -> Optional[str]:
@@ -71,9 +79,6 @@ def looks_like(text: str) -> Optional[str]:
 
 
 # ---- how a policy reads its histories: the `history` block ------------------------------
-
-MISSING = {"zero": "zero", "skipped": "skip", "errors": "error"}
-
 
 @attrs.frozen
 class HistorySpec:
@@ -121,11 +126,11 @@ def window(earlier: Earlier, slot: int, current: Any, period: Period, length: Op
             break
         if zero:
             gap = points[-1][0].ordinal - earlier_period.ordinal - 1
-            for missing in range(gap):
+            granularity = _granularity_of(earlier_period)
+            for _ in range(gap):
                 if length is not None and len(points) >= length:
                     break
-                ordinal = points[-1][0].ordinal - 1
-                points.append((_between(earlier_period, ordinal), Decimal(0)))
+                points.append((_period(granularity, points[-1][0].ordinal - 1), Decimal(0)))
             if length is not None and len(points) >= length:
                 break
         points.append((earlier_period, slots[slot]))
@@ -133,14 +138,9 @@ def window(earlier: Earlier, slot: int, current: Any, period: Period, length: Op
     return tuple(points)
 
 
-def _between(before: Period, ordinal: int) -> Period:
-    """The missing period with this ordinal, labelled in the granularity of `before`."""
-    label = str(before)
-    if "Q" in label:
-        return Period(f"{ordinal // 4:04d}Q{ordinal % 4 + 1}", ordinal)
-    if "-" in label:
-        return Period(f"{ordinal // 12:04d}-{ordinal % 12 + 1:02d}", ordinal)
-    return Period(f"{ordinal:04d}", ordinal)
+def _granularity_of(period: Period) -> str:
+    """The granularity a period's label is written in (2025Q3, 2025-03 or 2025)."""
+    return "quarter" if "Q" in period else "month" if "-" in period else "year"
 
 
 def ago(earlier: Earlier, slot: int, current: Any, period: Period, periods: int, zero: bool) -> Any:

@@ -14,7 +14,7 @@ customer failing) an error; deciding the latest period, each customer gives one.
 from __future__ import annotations
 
 import decimal
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import attrs
 
@@ -22,7 +22,7 @@ from .evaluator import Decision, decide
 from .compiler import Plan
 from .history import HistorySpec, Period, natural_key
 from .money import CONTEXT
-from .records import RecordError, validate
+from .records import RecordError, record_id, validate
 
 HELD = "held"  # the kind of a row's error that is its customer's error found on another row
 MAX_PERIODS = 1200  # periods of one customer: a hundred years of months
@@ -54,14 +54,7 @@ class HistoryRun:
     # ---- customers out of rows -----------------------------------------------------
 
     def _id(self, record: Any) -> Optional[str]:
-        if isinstance(record, RecordError):
-            return record.id
-        if not isinstance(record, Mapping):
-            return None
-        value = record.get(self.plan.key_column)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return None
-        return str(value).strip()
+        return record.id if isinstance(record, RecordError) else record_id(record, self.plan.key_column)
 
     def _sorted(self, rows: Iterable[Row]) -> Iterator[Tuple[str, List[Row], Optional[str]]]:
         current: Optional[str] = None

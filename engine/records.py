@@ -230,6 +230,17 @@ def _is_blank(raw: Any) -> bool:
     return raw is None or (isinstance(raw, str) and not raw.strip())
 
 
+def record_id(record: Any, key: str) -> Optional[str]:
+    """The id of a raw record as `validate` reads it (inlined there, as it runs per record): its key
+    column, stripped; None when blank."""
+    if not isinstance(record, Mapping):
+        return None
+    value = record.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return str(value).strip()
+
+
 def validate(mapping: Mapping[str, Any], fields: Sequence[FieldSpec], key: str, currency: str,
              row: Optional[int] = None) -> Tuple[tuple, Optional[str]]:
     """The record's values in field order, and its id; raise RecordError if a value is bad."""

@@ -18,7 +18,7 @@ RecordError before it is evaluated (`profit run --unique-ids`).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 import attrs
 
@@ -26,7 +26,7 @@ from .evaluator import Decision
 from .history_run import HistoryRun
 from .money import CONTEXT, grouped, quantity
 from .portfolio import PoolUse, PortfolioContext, PortfolioSummary, ReferralLeader
-from .records import RecordError
+from .records import RecordError, record_id
 from .units import singular
 
 if TYPE_CHECKING:
@@ -229,16 +229,6 @@ class KeptRun(Run):
 
     def __iter__(self) -> Iterator[Result]:
         return iter(self.results)
-
-
-def record_id(record: Any, key: str) -> Optional[str]:
-    """The id of a raw record as validation reads it: its key column, stripped; None when blank."""
-    if not isinstance(record, Mapping):
-        return None
-    value = record.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    return str(value).strip()
 
 
 def first_ids_only(rows: Iterable[Tuple[int, Any]], key: str) -> Iterator[Tuple[int, Any]]:

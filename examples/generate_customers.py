@@ -631,6 +631,22 @@ def write_csv(rows, stream, columns=COLUMNS) -> int:
     return n
 
 
+def write_output(rows, output: str, columns=COLUMNS) -> int | None:
+    """Write ``rows`` as CSV to the file ``output``, or to stdout for ``-``; return the number
+    of rows, or None when stdout was closed early (e.g. piped into ``head``)."""
+    if output != "-":
+        with open(output, "w", encoding="utf-8", newline="") as f:
+            return write_csv(rows, f, columns)
+    try:
+        n = write_csv(rows, sys.stdout, columns)
+        sys.stdout.flush()
+        return n
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Generate deterministic B2B-distributor customer records (CSV).")
@@ -664,18 +680,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rows = generate(args.count, args.seed)
         columns = COLUMNS
-    if args.output == "-":
-        try:
-            write_csv(rows, sys.stdout, columns)
-            sys.stdout.flush()
-        except BrokenPipeError:           # e.g. piped into `head`
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            return 1
-    else:
-        with open(args.output, "w", encoding="utf-8", newline="") as f:
-            write_csv(rows, f, columns)
-    return 0
+    return 0 if write_output(rows, args.output, columns) is not None else 1
 
 
 if __name__ == "__main__":

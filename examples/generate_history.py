@@ -106,7 +106,7 @@ import sys
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from typing import IO, Any, Iterable, Iterator
 
-from generate_customers import write_csv  # beside this script: the same CSV layout
+from generate_customers import write_output  # beside this script: the same CSV layout
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SEED = 2026
@@ -656,17 +656,9 @@ def main(argv: list[str] | None = None) -> int:
     snapshots = read_snapshots(args.input)
     stats: dict[str, Any] = {}
     rec = _Recorder(generate(snapshots, args.seed, args.missing, stats))
-    if args.output == "-":
-        try:
-            n = write_csv(rec, sys.stdout, columns=COLUMNS)
-            sys.stdout.flush()
-        except BrokenPipeError:           # e.g. piped into `head`
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            return 1
-    else:
-        with open(args.output, "w", encoding="utf-8", newline="") as f:
-            n = write_csv(rec, f, columns=COLUMNS)
+    n = write_output(rec, args.output, COLUMNS)
+    if n is None:
+        return 1
     print(summary(n, stats, rec.by_customer), file=sys.stderr)
     return 0
 
