@@ -104,7 +104,7 @@ import os
 import random
 import sys
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
-from typing import IO, Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from generate_customers import write_output  # beside this script: the same CSV layout
 
