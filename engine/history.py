@@ -8,9 +8,10 @@ explanation shows that same window, period by period.
 """
 from __future__ import annotations
 
+import functools
+import math
 import re
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import attrs
@@ -45,6 +46,7 @@ def expected(granularity: str) -> str:
     return _FORMS[granularity][1]
 
 
+@functools.lru_cache(maxsize=4096)  # a batch names few periods, on every row
 def read_period(granularity: str, text: str) -> Optional[Period]:
     """The period `text` names in the granularity; None when it is not one."""
     pattern, _ = _FORMS[granularity]
@@ -120,19 +122,29 @@ def window(earlier: Earlier, slot: int, current: Any, period: Period, length: Op
     ending with this period's `current` value. With `zero`, a period in the window that has
     no row counts as 0 (a period before the history's first is not in it); else the window
     is the last `length` periods that have rows."""
+    taken = earlier if length is None else earlier[max(0, len(earlier) - length + 1):]
+    if zero and taken and taken[0][0].ordinal != period.ordinal - len(taken):
+        return _filled(earlier, slot, current, period, length)  # a gap among the periods it reads
+    points = [(earlier_period, slots[slot]) for earlier_period, slots in taken]
+    points.append((period, current))
+    return tuple(points)
+
+
+def _filled(earlier: Earlier, slot: int, current: Any, period: Period,
+            length: Optional[int]) -> Tuple[Tuple[Period, Any], ...]:
+    """`window` with missing periods counting as zero, when some are missing."""
     points = [(period, current)]
     for earlier_period, slots in reversed(earlier):
         if length is not None and len(points) >= length:
             break
-        if zero:
-            gap = points[-1][0].ordinal - earlier_period.ordinal - 1
-            granularity = _granularity_of(earlier_period)
-            for _ in range(gap):
-                if length is not None and len(points) >= length:
-                    break
-                points.append((_period(granularity, points[-1][0].ordinal - 1), Decimal(0)))
+        gap = points[-1][0].ordinal - earlier_period.ordinal - 1
+        granularity = _granularity_of(earlier_period)
+        for _ in range(gap):
             if length is not None and len(points) >= length:
                 break
+            points.append((_period(granularity, points[-1][0].ordinal - 1), Decimal(0)))
+        if length is not None and len(points) >= length:
+            break
         points.append((earlier_period, slots[slot]))
     points.reverse()
     return tuple(points)
@@ -168,47 +180,39 @@ def natural_key(text: str) -> tuple:
 # ---- exact least squares -------------------------------------------------------------------
 
 
-def slope(points: Sequence[Tuple[Period, Any]]) -> Fraction:
-    """The least-squares slope of the values per period, exactly (0 for a single point):
-    (nΣxy − ΣxΣy) / (nΣx² − (Σx)²) in integers, the values scaled to whole numbers of their
-    smallest decimal place, and one fraction made at the end."""
+def slope(points: Sequence[Tuple[Period, Any]]) -> Tuple[int, int]:
+    """The least-squares slope of the values per period, exactly, as (numerator, denominator)
+    integers, the denominator positive ((0, 1) for a single point): (nΣxy − ΣxΣy) / (nΣx² −
+    (Σx)²), the values as whole multiples of their common denominator (no decimal context is
+    involved). Left unreduced: `round_ratio` needs no common factor taken out."""
     n = len(points)
-    exponent = min(min(int(value.as_tuple().exponent) for _, value in points), 0)
-    scale = 10 ** -exponent
+    ratios = [value.as_integer_ratio() for _, value in points]
+    common = math.lcm(*[denominator for _, denominator in ratios])
+    ys = [numerator * (common // denominator) for numerator, denominator in ratios]
     first = points[0][0].ordinal
     xs = [period.ordinal - first for period, _ in points]
-    ys = [_scaled(value, exponent) for _, value in points]
     sx, sy = sum(xs), sum(ys)
-    denominator = n * sum(x * x for x in xs) - sx * sx
+    denominator = n * sum([x * x for x in xs]) - sx * sx
     if denominator == 0:
-        return Fraction(0)
-    return Fraction(n * sum(x * y for x, y in zip(xs, ys)) - sx * sy, denominator * scale)
+        return 0, 1
+    return n * sum([x * y for x, y in zip(xs, ys)]) - sx * sy, denominator * common
 
 
-def _scaled(value: Decimal, exponent: int) -> int:
-    """The value in whole units of 10**exponent, exactly (no decimal context is involved)."""
-    sign, digits, own = value.as_tuple()
-    whole = int("".join(map(str, digits)) or "0") * 10 ** (int(own) - exponent)
-    return -whole if sign else whole
-
-
-def round_fraction(value: Fraction, quantum: Decimal, rounding: str) -> Decimal:
-    """An exact fraction rounded to a multiple of `quantum` in a decimal rounding mode: no
-    intermediate decimal, so no double rounding."""
-    scaled = value / Fraction(quantum)
-    sign = -1 if scaled < 0 else 1
-    magnitude = abs(scaled)
-    whole = magnitude.numerator // magnitude.denominator
-    rest = magnitude - whole
-    half = Fraction(1, 2)
-    away = {
-        "ROUND_UP": rest > 0,
-        "ROUND_DOWN": False,
-        "ROUND_HALF_UP": rest >= half,
-        "ROUND_HALF_DOWN": rest > half,
-        "ROUND_HALF_EVEN": rest > half or (rest == half and whole % 2 == 1),
-        "ROUND_CEILING": rest > 0 and sign > 0,
-        "ROUND_FLOOR": rest > 0 and sign < 0,
-    }[rounding]
-    units = sign * (whole + (1 if away else 0))
-    return Decimal(units).scaleb(quantum.as_tuple().exponent)  # type: ignore[arg-type]
+def round_ratio(numerator: int, denominator: int, quantum: Decimal, rounding: str) -> Decimal:
+    """numerator / denominator (denominator > 0) rounded to a multiple of `quantum` in a decimal
+    rounding mode, in integers only: no intermediate decimal, so no double rounding."""
+    per, unit = quantum.as_integer_ratio()  # quantum = per / unit
+    numerator, denominator = numerator * unit, denominator * per  # the value in quanta
+    negative = numerator < 0
+    whole, rest = divmod(-numerator if negative else numerator, denominator)
+    if rest:
+        twice = 2 * rest  # against the denominator: below, at or above half a quantum
+        if rounding == "ROUND_HALF_UP":
+            whole += twice >= denominator
+        elif rounding == "ROUND_HALF_EVEN":
+            whole += twice > denominator or (twice == denominator and whole % 2 == 1)
+        elif rounding == "ROUND_HALF_DOWN":
+            whole += twice > denominator
+        elif rounding == "ROUND_UP" or rounding == ("ROUND_FLOOR" if negative else "ROUND_CEILING"):
+            whole += 1
+    return Decimal(-whole if negative else whole).scaleb(quantum.as_tuple().exponent)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Optional
 
-from .history import Earlier, Period, ago, round_fraction, slope, window
+from .history import Earlier, Period, ago, round_ratio, slope, window
 
 
 def previous(earlier: Earlier, slot: int, current: Any, period: Period, zero: bool, periods: int) -> Any:
@@ -46,7 +46,7 @@ def max_last(earlier: Earlier, slot: int, current: Any, period: Period, zero: bo
 
 def trend(earlier: Earlier, slot: int, current: Any, period: Period, zero: bool, periods: int,
           quantum: Decimal, rounding: str) -> Decimal:
-    return round_fraction(slope(window(earlier, slot, current, period, periods, zero)), quantum, rounding)
+    return round_ratio(*slope(window(earlier, slot, current, period, periods, zero)), quantum, rounding)
 
 
 def periods_negative(earlier: Earlier, slot: int, current: Any, period: Period, zero: bool, periods: int) -> Decimal:

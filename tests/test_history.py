@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from hypothesis import given, strategies as st
 
 from engine import load_policy
 from engine.cli import main
-from engine.history import Period, read_period, round_fraction, slope
+from engine.history import Period, read_period, round_ratio, slope
 from engine.records import RecordError
 
 D = Decimal
@@ -117,17 +117,17 @@ def test_each_history_function_on_a_hand_computed_series(name):
 def test_the_four_point_trend_is_the_exact_least_squares_slope():
     # x = 0..3 (x̄ 1.5), y = 100, 70, 40, 130 (ȳ 85): Σ(x-x̄)(y-ȳ) = -22.5+7.5-22.5+67.5 = 30; Σ(x-x̄)² = 5
     points = tuple((Period(f"2025Q{q + 1}", q), D(v)) for q, v in enumerate((100, 70, 40, 130)))
-    assert slope(points) == Fraction(30, 5)
+    assert Fraction(*slope(points)) == Fraction(30, 5)
     thirds = tuple((Period(str(q), q), D(v)) for q, v in enumerate((0, 0, 1)))
-    assert slope(thirds) == Fraction(1, 2)
-    assert slope(points[:1]) == 0
+    assert Fraction(*slope(thirds)) == Fraction(1, 2)
+    assert slope(points[:1]) == (0, 1)
 
 
 def test_a_trend_is_rounded_once_in_the_policys_mode():
     policy = policy_of(EVERY_ZERO, "measure t = trend(profit, 3)\n")
     cents = rows(("A", "2025Q1", "0.00"), ("A", "2025Q2", "0.00"), ("A", "2025Q3", "0.01"))
     assert decided(policy, cents)[-1].figures["t"] == D("0.01")  # 0.005 half-up
-    exact = round_fraction(Fraction(1, 3), D("0.01"), ROUND_HALF_UP)
+    exact = round_ratio(1, 3, D("0.01"), ROUND_HALF_UP)
     assert str(exact) == "0.33"
 
 
@@ -136,14 +136,27 @@ def test_a_trend_is_rounded_once_in_the_policys_mode():
                         ROUND_FLOOR]),
        st.sampled_from([D("0.01"), D("1"), D("0.0001")]))
 def test_rounding_an_exact_fraction_agrees_with_decimal_quantize(value, mode, quantum):
-    assert round_fraction(Fraction(value), quantum, mode) == value.quantize(quantum, rounding=mode)
-    assert str(round_fraction(Fraction(value), quantum, mode)).count(".") == (quantum < 1)
+    rounded = round_ratio(*value.as_integer_ratio(), quantum, mode)
+    assert rounded == value.quantize(quantum, rounding=mode)
+    assert str(rounded).count(".") == (quantum < 1)
+
+
+@given(st.integers(-10 ** 6, 10 ** 6), st.integers(1, 10 ** 6), st.integers(1, 50),
+       st.sampled_from([ROUND_UP, ROUND_DOWN, ROUND_HALF_UP, ROUND_HALF_DOWN, ROUND_HALF_EVEN, ROUND_CEILING,
+                        ROUND_FLOOR]),
+       st.sampled_from([D("0.01"), D("1"), D("0.0001"), D("1E+2")]))
+def test_rounding_a_ratio_is_exact_and_needs_no_common_factor_taken_out(numerator, denominator, factor, mode,
+                                                                         quantum):
+    # n/d is either a half-quantum tie exactly or at least 1/(2·d·10**4) away from one: 80 digits decide it
+    with localcontext(Context(prec=80)):
+        reference = (D(numerator) / D(denominator)).quantize(quantum, rounding=mode)
+    assert round_ratio(numerator * factor, denominator * factor, quantum, mode) == reference
 
 
 @given(st.integers(-1000, 1000), st.integers(-1000, 1000), st.integers(2, 12))
 def test_the_trend_of_a_straight_line_is_its_slope(intercept, step, length):
     points = tuple((Period(str(t), t), D(intercept + step * t)) for t in range(length))
-    assert slope(points) == step
+    assert Fraction(*slope(points)) == step
 
 
 # ---- missing periods ---------------------------------------------------------------------
@@ -160,9 +173,9 @@ def test_missing_periods_as_zero_count_in_every_window():
 def test_skipped_periods_leave_the_window_but_keep_their_spacing():
     policy = policy_of(EVERY_SKIP, "measure t = trend(profit, 3)\nmeasure before = previous(profit, 1)\n")
     last = decided(policy, GAPPED)[-1]
-    # points (0, 90), (1, 70), (3, 50): x̄ 4/3, ȳ 70; Σ(x-x̄)(y-ȳ) = -80/3·... exactly -90/7·... see slope
+    # points (0, 90), (1, 70), (3, 50): x̄ 4/3, ȳ 70; Σ(x-x̄)(y-ȳ) = -80/3 - 100/3 = -60; Σ(x-x̄)² = 14/3
     assert last.figures["before"] == D("70.00")
-    assert last.figures["t"] == round_fraction(slope((
+    assert last.figures["t"] == round_ratio(*slope((
         (Period("a", 0), D(90)), (Period("b", 1), D(70)), (Period("c", 3), D(50)))), D("0.01"), ROUND_HALF_UP)
     assert last.figures["t"] == D("-12.86")  # -90/7
 
